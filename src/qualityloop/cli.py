@@ -1,0 +1,242 @@
+"""The ``qualityloop`` command. Thin: every command parses its options and calls a service."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(
+    help="QualityLoop: run the quality system and relate TQM to customer retention.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+user_app = typer.Typer(help="Manage users, roles and API tokens.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+
+console = Console()
+err_console = Console(stderr=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+
+def _django() -> None:
+    from qualityloop.web.bootstrap import setup
+
+    setup()
+
+
+def _emit(data: Any, as_json: bool, human: str | Table | None = None) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    elif human is not None:
+        console.print(human)
+
+
+def _fail(message: str, as_json: bool = False, problems: list[dict] | None = None) -> None:
+    if as_json:
+        payload = {"ok": False, "error": message, "problems": problems or []}
+        sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
+    else:
+        err_console.print(f"[bold red]Error:[/] {message}")
+        for problem in problems or []:
+            err_console.print(f"  {problem['text']}", markup=False, highlight=False)
+    raise typer.Exit(code=1)
+
+
+@app.command()
+def kinds(as_json: JsonFlag = False) -> None:
+    """List the record kinds that can be imported and exported, with their columns."""
+    _django()
+    from qualityloop.services.record_kinds import KINDS
+
+    data = [
+        {
+            "kind": k.name,
+            "description": k.description,
+            "columns": [
+                {"name": c.name, "required": c.required, "expected": c.expected()}
+                for c in k.columns
+            ],
+        }
+        for k in KINDS
+    ]
+    table = Table("kind", "description", "required columns")
+    for k in KINDS:
+        table.add_row(k.name, k.description, ", ".join(c.name for c in k.columns if c.required))
+    _emit(data, as_json, table)
+
+
+@app.command("import")
+def import_(
+    kind: Annotated[str, typer.Argument(help="Record kind, e.g. customers (see `kinds`).")],
+    file: Annotated[Path, typer.Argument(help="A .csv, .xlsx or .parquet file.")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check and report, change nothing.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Import records from CSV, Excel or Parquet, upserting by external_id, all or nothing."""
+    _django()
+    from qualityloop.services.importing import ImportFailed, import_file
+
+    try:
+        report = import_file(kind, file, dry_run=dry_run)
+    except ImportFailed as failure:
+        problems = [p.as_dict() for p in failure.problems]
+        _fail(str(failure), as_json, problems)
+        return
+    verb = "Would import" if dry_run else "Imported"
+    _emit(
+        report.as_dict(), as_json,
+        f"{verb} {report.rows} rows of {kind} from {file}: "
+        f"{report.created} created, {report.updated} updated, {report.unchanged} unchanged.",
+    )
+
+
+@app.command("export")
+def export(
+    kind: Annotated[str, typer.Argument(help="Record kind, e.g. customers (see `kinds`).")],
+    file: Annotated[Path, typer.Argument(help="Where to write: .csv, .xlsx or .parquet.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Export every record of a kind to CSV, Excel or Parquet (re-importable as it is)."""
+    _django()
+    from qualityloop.services.exporting import ExportFailed, export_file
+
+    try:
+        count = export_file(kind, file)
+    except ExportFailed as failure:
+        _fail(str(failure), as_json)
+        return
+    _emit({"ok": True, "kind": kind, "file": str(file), "rows": count}, as_json,
+          f"Wrote {count} {kind} to {file}.")
+
+
+@app.command()
+def demo(
+    customers: Annotated[int, typer.Option(help="Number of demo customers.", min=10)] = 2000,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed, the same data.")] = 7,
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Start the web app afterwards.")
+    ] = True,
+    host: Annotated[str, typer.Option(help="Address to serve on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = 8000,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create (or refresh) the demo organisation, then serve the web app."""
+    _django()
+    from qualityloop.services.demo import generate_demo
+
+    with _progress(as_json) as progress:
+        summary = generate_demo(n_customers=customers, seed=seed, progress=progress)
+    data = summary.as_dict()
+    _emit(data, as_json, _demo_text(data, host, port, serve_after))
+    if serve_after:
+        _serve(host, port, quiet=as_json)
+
+
+def _demo_text(data: dict, host: str, port: int, serving: bool) -> str:
+    counts = ", ".join(f"{v:,} {k}" for k, v in data["counts"].items())
+    lines = [f"Demo organisation ready in {data['seconds']:.1f} s: {counts}."]
+    if serving:
+        lines.append(f"Open http://{host}:{port}/ and log in as "
+                     f"[bold]{data['login']['username']}[/] / [bold]{data['login']['password']}[/]")
+    return "\n".join(lines)
+
+
+class _progress:
+    """A rich progress bar handed to services as ``progress(step, done, total)``."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+
+    def __enter__(self):
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._bar = Progress(
+            TextColumn("{task.description:<28}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+            TimeElapsedColumn(), console=err_console, disable=self.quiet, transient=False,
+        )
+        self._bar.start()
+        self._tasks: dict[str, Any] = {}
+        return self._update
+
+    def _update(self, step: str, done: float, total: float) -> None:
+        if step not in self._tasks:
+            self._tasks[step] = self._bar.add_task(step, total=total)
+        self._bar.update(self._tasks[step], completed=done, total=total)
+
+    def __exit__(self, *exc) -> None:
+        self._bar.stop()
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to serve on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = 8000,
+) -> None:
+    """Start the web app (migrating the database first if needed)."""
+    _django()
+    _serve(host, port)
+
+
+def _serve(host: str, port: int, quiet: bool = False) -> None:
+    from qualityloop.web.server import run
+
+    if not quiet:
+        console.print(f"Serving QualityLoop on http://{host}:{port}/  (Ctrl+C to stop)")
+    run(host, port)
+
+
+@app.command()
+def migrate(as_json: JsonFlag = False) -> None:
+    """Create or upgrade the database (done automatically by every command)."""
+    from qualityloop.web.bootstrap import migrate_if_needed, setup
+
+    setup(migrate=False)
+    applied = migrate_if_needed()
+    from django.conf import settings
+
+    name = str(settings.DATABASES["default"]["NAME"])
+    _emit({"applied": applied, "database": name}, as_json,
+          f"Database {name} is up to date ({applied} migrations applied).")
+
+
+@user_app.command("add")
+def user_add(
+    name: Annotated[str, typer.Argument(help="Login name.")],
+    role: Annotated[str, typer.Option(help="admin, top-management, quality-manager, unit-lead, "
+                                           "staff or viewer.")] = "viewer",
+    password: Annotated[
+        str | None, typer.Option(help="Password for the web login (default: API token only).")
+    ] = None,
+    email: Annotated[str, typer.Option(help="E-mail address.")] = "",
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a user with a role and print an API token for `Authorization: Bearer TOKEN`."""
+    _django()
+    from qualityloop.services.users import add_user
+
+    try:
+        created = add_user(name, role, password=password, email=email)
+    except ValueError as problem:
+        _fail(str(problem), as_json)
+        return
+    _emit(
+        {"username": created.username, "role": created.role, "token": created.token}, as_json,
+        f"Created {created.username} ({created.role}).\nAPI token (shown once): {created.token}",
+    )
+
+
+def main() -> None:  # pragma: no cover - console script entry
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,1 @@
+"""Django apps holding the quality records, one app per domain."""

@@ -1,0 +1,306 @@
+"""The quality system: policy and objectives, training, problem solving, change, management review."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from qualityloop.records.base import HistoricalRecord
+from qualityloop.records.quality import choices
+
+PERSON = "organisation.Person"
+UNIT = "organisation.OrgUnit"
+
+
+class QualityPolicy(HistoricalRecord):
+    """Top management's quality policy (ISO 9001 5.2), versioned."""
+
+    title = models.CharField(max_length=200)
+    statement = models.TextField()
+    version = models.CharField(max_length=20, default="1")
+    status = models.CharField(
+        max_length=10, choices=choices.DocumentStatus.choices, default=choices.DocumentStatus.DRAFT
+    )
+    approved_by = models.ForeignKey(
+        PERSON, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approved_on = models.DateField(null=True, blank=True)
+    effective_from = models.DateField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "quality policies"
+
+    def clean(self) -> None:
+        if self.status == choices.DocumentStatus.APPROVED and not (
+            self.approved_by_id and self.approved_on
+        ):
+            raise ValidationError("An approved policy needs an approver and an approval date.")
+
+
+class QualityStrategy(HistoricalRecord):
+    """A strategy top management sets to carry out the policy over a period."""
+
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    policy = models.ForeignKey(
+        QualityPolicy, null=True, blank=True, on_delete=models.SET_NULL, related_name="strategies"
+    )
+    owner = models.ForeignKey(PERSON, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+")
+    period_start = models.DateField()
+    period_end = models.DateField()
+
+    class Meta:
+        verbose_name_plural = "quality strategies"
+
+    def clean(self) -> None:
+        if self.period_start and self.period_end and self.period_end < self.period_start:
+            raise ValidationError({"period_end": "The period ends before it starts."})
+
+
+class QualityObjective(HistoricalRecord):
+    """A measurable quality objective (ISO 9001 6.2), cascaded from a parent objective."""
+
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    strategy = models.ForeignKey(
+        QualityStrategy, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="objectives",
+    )
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+    org_unit = models.ForeignKey(UNIT, on_delete=models.PROTECT, related_name="objectives")
+    owner = models.ForeignKey(PERSON, on_delete=models.PROTECT, related_name="objectives_owned")
+    kpi = models.CharField(max_length=200, help_text="The indicator measured, e.g. field defect rate")
+    unit_of_measure = models.CharField(max_length=30, blank=True)
+    baseline = models.FloatField(null=True, blank=True)
+    target = models.FloatField()
+    direction = models.CharField(max_length=10, choices=choices.ObjectiveDirection.choices)
+    tolerance = models.FloatField(
+        default=0.0, help_text="For 'maintain': allowed distance from the target."
+    )
+    start_on = models.DateField(null=True, blank=True)
+    due_on = models.DateField()
+    resources = models.TextField(blank=True, help_text="People, budget, equipment allocated")
+    budget = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    state = models.CharField(
+        max_length=10, choices=choices.ObjectiveState.choices, default=choices.ObjectiveState.ACTIVE
+    )
+
+    class Meta:
+        ordering = ["due_on", "title"]
+
+    def clean(self) -> None:
+        node = self.parent
+        while node is not None:
+            if self.pk is not None and node.pk == self.pk:
+                raise ValidationError({"parent": "An objective cannot be its own ancestor."})
+            node = node.parent
+
+    def is_met_by(self, value: float) -> bool:
+        """Whether a measured value meets the target in the objective's direction."""
+        if self.direction == choices.ObjectiveDirection.INCREASE:
+            return value >= self.target
+        if self.direction == choices.ObjectiveDirection.DECREASE:
+            return value <= self.target
+        return abs(value - self.target) <= self.tolerance
+
+
+class ObjectiveMeasurement(HistoricalRecord):
+    objective = models.ForeignKey(
+        QualityObjective, on_delete=models.CASCADE, related_name="measurements"
+    )
+    measured_on = models.DateField()
+    value = models.FloatField()
+    note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["objective", "measured_on"]
+
+
+class TrainingCourse(HistoricalRecord):
+    title = models.CharField(max_length=200)
+    course_type = models.CharField(max_length=30, choices=choices.CourseType.choices)
+    description = models.TextField(blank=True)
+    duration_hours = models.FloatField(default=1.0, validators=[MinValueValidator(0)])
+    validity_months = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Re-training is due this many months after completion."
+    )
+
+    class Meta:
+        ordering = ["title"]
+
+
+class TrainingRecord(HistoricalRecord):
+    """A person's completion of a course, with assessed competence (ISO 9001 7.2)."""
+
+    person = models.ForeignKey(PERSON, on_delete=models.CASCADE, related_name="training_records")
+    course = models.ForeignKey(TrainingCourse, on_delete=models.PROTECT, related_name="records")
+    completed_on = models.DateField()
+    score = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0), MaxValueValidator(100)]
+    )
+    passed = models.BooleanField(default=True)
+    competence_level = models.PositiveSmallIntegerField(
+        choices=choices.CompetenceLevel.choices, null=True, blank=True
+    )
+    assessed_by = models.ForeignKey(
+        PERSON, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    expires_on = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-completed_on"]
+
+
+class Nonconformance(HistoricalRecord):
+    """A nonconformity (ISO 9001 10.2) found at some stage of the product lifecycle."""
+
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    org_unit = models.ForeignKey(UNIT, on_delete=models.PROTECT, related_name="nonconformances")
+    detected_on = models.DateField()
+    detected_by = models.ForeignKey(
+        PERSON, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    stage = models.CharField(max_length=12, choices=choices.LifecycleStage.choices)
+    source = models.CharField(max_length=20, choices=choices.NonconformanceSource.choices)
+    severity = models.CharField(max_length=10, choices=choices.Severity.choices)
+    cause_category = models.CharField(
+        max_length=12, choices=choices.CauseCategory.choices, blank=True
+    )
+    containment = models.TextField(blank=True)
+    root_cause = models.TextField(blank=True, help_text="Result of 5 whys or other cause analysis")
+    quantity_affected = models.PositiveIntegerField(default=1)
+    cost_of_poor_quality = models.DecimalField(
+        max_digits=14, decimal_places=2, default=0, validators=[MinValueValidator(0)]
+    )
+    affected_customers = models.ManyToManyField(
+        "customers.Customer", blank=True, related_name="nonconformances"
+    )
+    design_project = models.ForeignKey(
+        "customers.DesignProject", null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="nonconformances",
+    )
+    complaint = models.ForeignKey(
+        "customers.Complaint", null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="nonconformances",
+    )
+    status = models.CharField(
+        max_length=12, choices=choices.NonconformanceStatus.choices,
+        default=choices.NonconformanceStatus.OPEN,
+    )
+    closed_on = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-detected_on"]
+
+    def clean(self) -> None:
+        if self.status == choices.NonconformanceStatus.CLOSED and not self.closed_on:
+            raise ValidationError({"closed_on": "A closed nonconformance needs a closing date."})
+        if self.closed_on and self.detected_on and self.closed_on < self.detected_on:
+            raise ValidationError({"closed_on": "Closed before it was detected."})
+
+
+class CorrectiveAction(HistoricalRecord):
+    """A correction, corrective or preventive action, closed only after an effectiveness check."""
+
+    nonconformance = models.ForeignKey(
+        Nonconformance, null=True, blank=True, on_delete=models.CASCADE, related_name="actions"
+    )
+    kind = models.CharField(max_length=12, choices=choices.ActionKind.choices)
+    description = models.TextField()
+    root_cause = models.TextField(blank=True)
+    owner = models.ForeignKey(PERSON, on_delete=models.PROTECT, related_name="actions_owned")
+    due_on = models.DateField()
+    completed_on = models.DateField(null=True, blank=True)
+    status = models.CharField(
+        max_length=12, choices=choices.ActionStatus.choices, default=choices.ActionStatus.PLANNED
+    )
+    effectiveness_criteria = models.TextField(blank=True)
+    effectiveness_checked_on = models.DateField(null=True, blank=True)
+    effectiveness_result = models.TextField(blank=True)
+    verified_by = models.ForeignKey(
+        PERSON, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["due_on"]
+
+    def clean(self) -> None:
+        verdicts = (choices.ActionStatus.EFFECTIVE, choices.ActionStatus.INEFFECTIVE)
+        if self.status in verdicts and not self.effectiveness_checked_on:
+            raise ValidationError(
+                {"effectiveness_checked_on": "Effectiveness can only be judged after a check."}
+            )
+
+
+class ChangeRequest(HistoricalRecord):
+    """A controlled change to the quality system, process or product (ISO 9001 6.3, 8.5.6)."""
+
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    reason = models.TextField()
+    org_unit = models.ForeignKey(UNIT, on_delete=models.PROTECT, related_name="change_requests")
+    requested_by = models.ForeignKey(PERSON, on_delete=models.PROTECT, related_name="+")
+    requested_on = models.DateField()
+    risk_level = models.CharField(max_length=6, choices=choices.RiskLevel.choices)
+    risk_assessment = models.TextField(blank=True)
+    status = models.CharField(
+        max_length=12, choices=choices.ChangeStatus.choices, default=choices.ChangeStatus.DRAFT
+    )
+    approver = models.ForeignKey(
+        PERSON, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approved_on = models.DateField(null=True, blank=True)
+    implemented_on = models.DateField(null=True, blank=True)
+    verified_on = models.DateField(null=True, blank=True)
+    verification_note = models.TextField(blank=True)
+    related_nonconformances = models.ManyToManyField(
+        Nonconformance, blank=True, related_name="change_requests"
+    )
+    related_objectives = models.ManyToManyField(
+        QualityObjective, blank=True, related_name="change_requests"
+    )
+
+    class Meta:
+        ordering = ["-requested_on"]
+
+    def clean(self) -> None:
+        needs_approval = (
+            choices.ChangeStatus.APPROVED, choices.ChangeStatus.IMPLEMENTED,
+            choices.ChangeStatus.VERIFIED, choices.ChangeStatus.CLOSED,
+        )
+        if self.status in needs_approval and not (self.approver_id and self.approved_on):
+            raise ValidationError("An approved change needs an approver and an approval date.")
+
+
+class ManagementReview(HistoricalRecord):
+    """A management review (ISO 9001 9.3) with its inputs and outputs."""
+
+    title = models.CharField(max_length=200)
+    held_on = models.DateField()
+    chair = models.ForeignKey(PERSON, on_delete=models.PROTECT, related_name="+")
+    attendees = models.ManyToManyField(PERSON, blank=True, related_name="management_reviews")
+    status = models.CharField(
+        max_length=8, choices=choices.ReviewStatus.choices, default=choices.ReviewStatus.PLANNED
+    )
+    # Inputs (9.3.2)
+    previous_actions = models.TextField(blank=True)
+    external_internal_changes = models.TextField(blank=True)
+    customer_satisfaction = models.TextField(blank=True)
+    objectives_performance = models.TextField(blank=True)
+    nonconformities_and_actions = models.TextField(blank=True)
+    audit_results = models.TextField(blank=True)
+    supplier_performance = models.TextField(blank=True)
+    risks_and_opportunities = models.TextField(blank=True)
+    # Outputs (9.3.3)
+    improvement_opportunities = models.TextField(blank=True)
+    system_changes = models.TextField(blank=True)
+    resource_needs = models.TextField(blank=True)
+    decisions = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-held_on"]
