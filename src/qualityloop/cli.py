@@ -160,7 +160,8 @@ class _progress:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
         self._bar = Progress(
-            TextColumn("{task.description:<28}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+            TextColumn("{task.description:<28}"), BarColumn(),
+            TextColumn("{task.percentage:>3.0f}%"),
             TimeElapsedColumn(), console=err_console, disable=self.quiet, transient=False,
         )
         self._bar.start()

@@ -1,4 +1,4 @@
-"""The quality system: policy and objectives, training, problem solving, change, management review."""
+"""The quality system: policy, objectives, training, problem solving, change, management review."""
 
 from __future__ import annotations
 
@@ -73,7 +73,9 @@ class QualityObjective(HistoricalRecord):
     )
     org_unit = models.ForeignKey(UNIT, on_delete=models.PROTECT, related_name="objectives")
     owner = models.ForeignKey(PERSON, on_delete=models.PROTECT, related_name="objectives_owned")
-    kpi = models.CharField(max_length=200, help_text="The indicator measured, e.g. field defect rate")
+    kpi = models.CharField(
+        max_length=200, help_text="The indicator measured, e.g. field defect rate"
+    )
     unit_of_measure = models.CharField(max_length=30, blank=True)
     baseline = models.FloatField(null=True, blank=True)
     target = models.FloatField()
