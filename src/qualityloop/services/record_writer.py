@@ -1,0 +1,310 @@
+"""Write one record of any kind from a mapping of column values: the single path by which import
+and the REST API create, update and delete records.
+
+Values are given as they appear in a file or a JSON body (text, numbers, dates, external ids of
+other records). Every value is parsed with the kind's :class:`~.record_kinds.Column`, references
+are resolved by ``external_id``, the model's own validation runs, and only then is anything saved.
+All of a row's problems are reported together in one :class:`RowInvalid`.
+
+The caller owns the transaction: wrap calls in ``transaction.atomic()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import NON_FIELD_ERRORS, ObjectDoesNotExist, ValidationError
+from django.db import models
+from django.utils import timezone
+
+from qualityloop.services.record_kinds import CellError, Column, RecordKind
+
+ALL = "__all__"
+STATUSES = ("created", "updated", "unchanged")
+
+
+class RowInvalid(Exception):
+    """A record cannot be written; ``errors`` maps a column name (or ``"__all__"``) to a message
+    saying what was expected."""
+
+    def __init__(self, errors: Mapping[str, str]) -> None:
+        self.errors: dict[str, str] = dict(errors)
+        super().__init__("; ".join(f"{col}: {message}" for col, message in self.errors.items()))
+
+
+@dataclass
+class PreparedRecord:
+    """A record with its new values set and validated, not yet saved."""
+
+    obj: models.Model
+    status: str
+    many: dict[str, list[int]] = field(default_factory=dict)
+    changed_fields: list[str] = field(default_factory=list)
+
+
+def write_record(
+    kind: RecordKind,
+    data: Mapping[str, Any],
+    instance: models.Model | None = None,
+    partial: bool = False,
+    ref_cache: dict | None = None,
+    change_reason: str | None = None,
+    history_user: Any = None,
+) -> tuple[models.Model, str]:
+    """Create or update one record of ``kind`` from column values, all checks first.
+
+    Parameters
+    ----------
+    kind
+        The record kind (``record_kinds.get_kind(name)``).
+    data
+        Column name to raw value, as in a file cell or a JSON body. References are external ids;
+        many-to-many references a list of external ids or one ``;``-separated text.
+    instance
+        The record to update. When ``None``: if ``data`` has a non-empty ``external_id`` and a
+        record of this kind with that external id exists, that record is updated (upsert);
+        otherwise a new record is created.
+    partial
+        Only for updates (HTTP PATCH, import of a file with fewer columns): touch only the columns
+        given in ``data``. When ``False``, every column missing from ``data`` is set to its default
+        (or empty), and a missing required column is an error. A new record always gets defaults
+        for the missing columns and needs every required one.
+    ref_cache
+        Optional dict kept by the caller across calls (one transaction) to resolve references
+        without a query per row: model label -> {external_id: pk}. Each referenced model is loaded
+        once; records created here are added to it.
+    change_reason, history_user
+        Stored on the history row (django-simple-history) when the record is saved.
+
+    Returns
+    -------
+    (obj, status)
+        The saved record and ``"created"``, ``"updated"`` or ``"unchanged"``; an unchanged record
+        is not saved, so no history row is added.
+
+    Raises
+    ------
+    RowInvalid
+        With every problem of the row, by column.
+    """
+    prepared = prepare_record(kind, data, instance=instance, partial=partial, ref_cache=ref_cache)
+    if prepared.status == "unchanged":
+        return prepared.obj, "unchanged"
+    save_prepared(prepared, ref_cache, change_reason=change_reason, history_user=history_user)
+    return prepared.obj, prepared.status
+
+
+def delete_record(kind: RecordKind, instance: models.Model, history_user: Any = None) -> None:
+    """Delete one record; a record still referenced by protected links raises RowInvalid."""
+    if not isinstance(instance, kind.model):
+        raise TypeError(f"{instance!r} is not a {kind.model._meta.verbose_name}")
+    if history_user is not None:
+        instance._history_user = history_user  # type: ignore[attr-defined]
+    try:
+        instance.delete()
+    except models.ProtectedError as blocked:
+        names = sorted({str(obj) for obj in blocked.protected_objects})[:5]
+        raise RowInvalid({ALL: "still referenced by " + ", ".join(names)}) from None
+
+
+def prepare_record(
+    kind: RecordKind,
+    data: Mapping[str, Any],
+    instance: models.Model | None = None,
+    partial: bool = False,
+    ref_cache: dict | None = None,
+    validate_unique: bool = True,
+) -> PreparedRecord:
+    """Parse, resolve and validate a row and set it on the (new or existing) record, unsaved.
+
+    The building block of :func:`write_record`, for callers that save in bulk (they pass
+    ``validate_unique=False`` when they check external ids themselves). Raises RowInvalid.
+    """
+    errors: dict[str, str] = {}
+    _check_unknown_columns(kind, data, errors)
+    parsed = _parse_columns(kind, data, instance, partial, errors)
+    if instance is None:
+        instance = _existing_by_external_id(kind, parsed.get("external_id"))
+    creating = instance is None
+    obj = instance if instance is not None else kind.model()
+    if creating and partial:
+        # A new record is complete whatever ``partial`` says.
+        parsed.update(_parse_columns(kind, {}, None, False, errors, skip=set(parsed) | set(errors)))
+    resolved = _resolve_references(kind, parsed, ref_cache, errors)
+    changed = _assign(kind, obj, resolved)
+    many = {name: pks for name, pks in resolved.items() if kind.column(name).is_multi_reference}
+    _validate(kind, obj, errors, validate_unique)
+    if errors:
+        raise RowInvalid(errors)
+    if creating:
+        status = "created"
+    elif changed or _many_changed(obj, many):
+        status = "updated"
+    else:
+        status = "unchanged"
+    return PreparedRecord(obj, status, many, changed)
+
+
+def save_prepared(
+    prepared: PreparedRecord,
+    ref_cache: dict | None = None,
+    change_reason: str | None = None,
+    history_user: Any = None,
+) -> None:
+    """Save a prepared record and its many-to-many links; keep ``ref_cache`` up to date."""
+    obj = prepared.obj
+    if change_reason:
+        obj._change_reason = change_reason  # type: ignore[attr-defined]
+    if history_user is not None:
+        obj._history_user = history_user  # type: ignore[attr-defined]
+    if prepared.status == "created" or prepared.changed_fields:
+        obj.save()
+    for name, pks in prepared.many.items():
+        getattr(obj, name).set(pks)
+    if ref_cache is not None and obj._meta.label in ref_cache:
+        ref_cache[obj._meta.label][obj.external_id] = obj.pk  # type: ignore[attr-defined]
+
+
+def _check_unknown_columns(kind: RecordKind, data: Mapping[str, Any], errors: dict) -> None:
+    known = set(kind.column_names)
+    expected = ", ".join(kind.column_names)
+    for name in data:
+        if name not in known:
+            errors[name] = f"not a column of {kind.name}; expected one of: {expected}"
+
+
+def _parse_columns(
+    kind: RecordKind,
+    data: Mapping[str, Any],
+    instance: models.Model | None,
+    partial: bool,
+    errors: dict[str, str],
+    skip: Iterable[str] = (),
+) -> dict[str, Any]:
+    skipped = set(skip)
+    only_given = partial and instance is not None
+    parsed: dict[str, Any] = {}
+    for column in kind.columns:
+        if column.name in skipped or (only_given and column.name not in data):
+            continue
+        if partial and instance is None and column.name not in data:
+            # Whether this is an update is known only after the external_id lookup.
+            continue
+        try:
+            parsed[column.name] = column.parse(_cell(column, data.get(column.name)))
+        except CellError as problem:
+            errors[column.name] = str(problem)
+    return parsed
+
+
+def _cell(column: Column, raw: Any) -> Any:
+    """JSON bodies give lists for many-to-many columns; files give ``;``-separated text."""
+    if column.is_multi_reference and isinstance(raw, list | tuple | set):
+        return ";".join(str(part) for part in raw)
+    return raw
+
+
+def _existing_by_external_id(kind: RecordKind, external_id: Any) -> models.Model | None:
+    if not external_id:
+        return None
+    return kind.model._default_manager.filter(external_id=external_id).first()
+
+
+def _resolve_references(
+    kind: RecordKind, parsed: dict[str, Any], ref_cache: dict | None, errors: dict[str, str]
+) -> dict[str, Any]:
+    """Replace external ids by primary keys; unknown ones become errors on their column."""
+    resolved = dict(parsed)
+    for name, value in parsed.items():
+        column = kind.column(name)
+        if not (column.is_reference or column.is_multi_reference) or value in (None, []):
+            continue
+        ids = value if column.is_multi_reference else [value]
+        pks, missing = _lookup(column.target, ids, ref_cache)  # type: ignore[arg-type]
+        if missing:
+            noun = column.target._meta.verbose_name  # type: ignore[union-attr]
+            errors[name] = "; ".join(f"no {noun} with external id {x!r}" for x in missing)
+            resolved.pop(name)
+            continue
+        resolved[name] = pks if column.is_multi_reference else pks[0]
+    return resolved
+
+
+def _lookup(
+    model: type[models.Model], ids: list[str], ref_cache: dict | None
+) -> tuple[list[int], list[str]]:
+    if ref_cache is not None:
+        known = ref_cache.get(model._meta.label)
+        if known is None:
+            known = dict(model._default_manager.values_list("external_id", "pk"))
+            ref_cache[model._meta.label] = known
+    else:
+        known = dict(
+            model._default_manager.filter(external_id__in=ids).values_list("external_id", "pk")
+        )
+    pks = [known[x] for x in ids if x in known]
+    missing = [x for x in ids if x not in known]
+    return pks, missing
+
+
+def _assign(kind: RecordKind, obj: models.Model, resolved: dict[str, Any]) -> list[str]:
+    """Set the new values on ``obj``; return the names of the fields whose value changed."""
+    changed: list[str] = []
+    for name, value in resolved.items():
+        column = kind.column(name)
+        if column.is_multi_reference:
+            continue
+        attname = column.field.attname
+        if obj._state.adding or getattr(obj, attname) != value:
+            if column.is_reference and column.field.is_cached(obj):
+                # Drop the cached related object so model.clean() sees the new one.
+                column.field.delete_cached_value(obj)
+            setattr(obj, attname, value)
+            changed.append(name)
+    if changed and not obj._state.adding and hasattr(obj, "updated_at"):
+        obj.updated_at = timezone.now()
+    return changed
+
+
+def _many_changed(obj: models.Model, many: dict[str, list[int]]) -> bool:
+    for name, pks in many.items():
+        current = set(getattr(obj, name).values_list("pk", flat=True))
+        if current != set(pks):
+            return True
+    return False
+
+
+def _validate(kind: RecordKind, obj: models.Model, errors: dict[str, str], unique: bool) -> None:
+    """Run the model's validation; references were checked when resolved, so skip their query."""
+    columns = set(kind.column_names)
+    exclude = {
+        f.name for f in obj._meta.concrete_fields
+        if f.name not in columns or f.is_relation or f.name in errors
+    }
+    try:
+        obj.full_clean(exclude=exclude, validate_unique=unique)
+    except ValidationError as invalid:
+        for name, messages in _messages_by_field(invalid).items():
+            key = name if name in columns else ALL
+            errors.setdefault(key, " ".join(messages))
+    except ObjectDoesNotExist:
+        # model.clean() followed a reference that failed to resolve; that error is already known.
+        if not errors:
+            raise
+
+
+def _messages_by_field(invalid: ValidationError) -> dict[str, list[str]]:
+    if hasattr(invalid, "error_dict"):
+        return {
+            (ALL if name == NON_FIELD_ERRORS else name): msgs
+            for name, msgs in invalid.message_dict.items()
+        }
+    return {ALL: list(invalid.messages)}
+
+
+__all__ = [
+    "PreparedRecord", "RowInvalid", "delete_record", "prepare_record", "save_prepared",
+    "write_record",
+]
