@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it:
+#   0. install what is missing (scripts/install-test-deps.sh: chromium and PostgreSQL binaries
+#      when root, the `test` extra into $VIRTUAL_ENV or ./.venv),
 #   1. start a throwaway PostgreSQL server (unless QUALITYLOOP_TEST_POSTGRES_URL is already set),
 #   2. lint (ruff) and type-check (mypy),
 #   3. every test on the default embedded SQLite database, slow and browser tests included,
 #   4. the database-sensitive tests again with the Django test database on PostgreSQL.
-# Exits non-zero on the first failure. Python: $VIRTUAL_ENV, else ./.venv, else python3.
+# Exits non-zero on the first failure. Python: $VIRTUAL_ENV if active, else ./.venv.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -30,7 +32,7 @@ pick_python() {
     elif [[ -x "$ROOT/.venv/bin/python" ]]; then
         echo "$ROOT/.venv/bin/python"
     else
-        command -v python3
+        echo "$ROOT/.venv/bin/python"
     fi
 }
 
@@ -55,6 +57,9 @@ postgres_test_files() {
 
 main() {
     local python
+    step "Test dependencies"
+    "$ROOT/scripts/install-test-deps.sh"
+    step_done
     python=$(pick_python)
     echo "Python: $python ($("$python" --version 2>&1))"
 
