@@ -25,6 +25,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "simple_history",
+    "ninja",
     "qualityloop.records.organisation",
     "qualityloop.records.accounts",
     "qualityloop.records.customers",

@@ -1,0 +1,291 @@
+"""One router per record kind, generated from the kind: list, read, create, update, patch,
+delete and history, all addressed by ``external_id``.
+
+(No ``from __future__ import annotations`` here: django-ninja reads the handlers' annotations,
+which name schemas built at run time, so they must be evaluated when the handler is defined.)
+"""
+
+import datetime as dt
+import decimal
+from collections.abc import Mapping
+from typing import Any
+
+from django.db import IntegrityError, models, transaction
+from django.db.models import Q
+from django.http import HttpRequest
+from ninja import Query, Router
+from ninja.errors import HttpError
+from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.responses import Status
+
+from qualityloop.services import permissions
+from qualityloop.services.permissions import Action
+from qualityloop.services.record_kinds import Column, RecordKind
+from qualityloop.web.api.schemas import (
+    ErrorOut,
+    HistoryEntry,
+    InvalidOut,
+    filterable_columns,
+    record_out,
+    schemas_for,
+    searchable_columns,
+)
+
+MAX_PAGE = 1000
+
+
+class Invalid(Exception):
+    """Input the record writer refused; ``problems`` maps a column (or None) to a message."""
+
+    def __init__(self, problems: Mapping[str | None, str]):
+        super().__init__("; ".join(f"{c}: {m}" for c, m in problems.items()))
+        self.problems = dict(problems)
+
+
+class RecordPagination(LimitOffsetPagination):
+    """Limit/offset pagination that shows each record with its kind's columns."""
+
+    def paginate_queryset(self, queryset, pagination, request, **params):
+        page = super().paginate_queryset(queryset, pagination, request, **params)
+        page["items"] = [record_out(obj) for obj in page["items"]]
+        return page
+
+
+def build_router(kind: RecordKind) -> Router:
+    """The router of one record kind (mounted at ``/api/<kind>/``)."""
+    router = Router(tags=[kind.name])
+    schemas = schemas_for(kind)
+    Out, Create, Update, Patch, Filters = (  # noqa: N806 - these are classes
+        schemas.out, schemas.create, schemas.update, schemas.patch, schemas.filters
+    )
+    op = kind.name.replace("-", "_")
+    refused = {401: ErrorOut, 403: ErrorOut}
+    missing = {**refused, 404: ErrorOut}
+    writing = {**missing, 409: ErrorOut, 422: InvalidOut}
+
+    @router.get("/", response={200: list[Out], **refused, 422: InvalidOut},
+                operation_id=f"list_{op}", url_name=f"{kind.name}-list",
+                summary=f"List {kind.name}")
+    @paginate(RecordPagination, max_limit=MAX_PAGE)
+    def list_records(request: HttpRequest, filters: Query[Filters]):
+        _allow(request, kind, Action.READ)
+        return _filtered(kind, request, filters)
+
+    @router.get("/{external_id}", response={200: Out, **missing}, operation_id=f"get_{op}",
+                url_name=f"{kind.name}-detail", summary=f"Read one of {kind.name}")
+    def get_record(request: HttpRequest, external_id: str):
+        _allow(request, kind, Action.READ)
+        return record_out(_find(kind, request, external_id))
+
+    @router.post("/", response={201: Out, **writing}, operation_id=f"create_{op}",
+                 summary=f"Create one of {kind.name}")
+    def create_record(request: HttpRequest, payload: Create):
+        _allow(request, kind, Action.WRITE)
+        data = payload.model_dump(exclude_unset=True)
+        _refuse_taken_id(kind, data["external_id"])
+        return Status(201, record_out(_write(kind, request, data)))
+
+    @router.put("/{external_id}", response={200: Out, **writing}, operation_id=f"update_{op}",
+                summary=f"Replace one of {kind.name} (columns left out are emptied)")
+    def update_record(request: HttpRequest, external_id: str, payload: Update):
+        _allow(request, kind, Action.WRITE)
+        obj = _find(kind, request, external_id)
+        data = _full_content(kind, payload.model_dump())
+        return record_out(_write(kind, request, _renamed(kind, data, external_id), obj))
+
+    @router.patch("/{external_id}", response={200: Out, **writing}, operation_id=f"patch_{op}",
+                  summary=f"Change some columns of one of {kind.name}")
+    def patch_record(request: HttpRequest, external_id: str, payload: Patch):
+        _allow(request, kind, Action.WRITE)
+        obj = _find(kind, request, external_id)
+        data = payload.model_dump(exclude_unset=True)
+        return record_out(
+            _write(kind, request, _renamed(kind, data, external_id), obj, partial=True)
+        )
+
+    @router.delete("/{external_id}", response={204: None, **missing, 409: ErrorOut},
+                   operation_id=f"delete_{op}", summary=f"Delete one of {kind.name}")
+    def delete_record(request: HttpRequest, external_id: str):
+        _allow(request, kind, Action.WRITE)
+        _delete(kind, request, _find(kind, request, external_id))
+        return Status(204, None)
+
+    if hasattr(kind.model, "history"):
+        @router.get("/{external_id}/history", response={200: list[HistoryEntry], **missing},
+                    operation_id=f"history_{op}", url_name=f"{kind.name}-history",
+                    summary=f"Every change to one of {kind.name}, newest first")
+        def record_history(request: HttpRequest, external_id: str):
+            _allow(request, kind, Action.READ)
+            entries = history_of(kind, external_id)
+            if not entries:
+                raise HttpError(404, _not_found(kind, external_id))
+            return entries
+
+    return router
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+
+
+def _allow(request: HttpRequest, kind: RecordKind, action: Action) -> None:
+    permissions.check(request.auth, kind, action)
+
+
+def _not_found(kind: RecordKind, external_id: str) -> str:
+    return f"no record of {kind.name} has the external id {external_id!r}"
+
+
+def _find(kind: RecordKind, request: HttpRequest, external_id: str) -> models.Model:
+    visible = permissions.restrict(kind.queryset(), request.auth, kind)
+    obj = visible.filter(external_id=external_id).first()
+    if obj is None:
+        raise HttpError(404, _not_found(kind, external_id))
+    return obj
+
+
+def _filtered(kind: RecordKind, request: HttpRequest, filters: Any) -> models.QuerySet:
+    qs = permissions.restrict(kind.queryset(), request.auth, kind)
+    wanted = filters.model_dump(exclude_none=True)
+    text = wanted.pop("q", None)
+    if text:
+        match = Q()
+        for name in searchable_columns(kind):
+            match |= Q(**{f"{name}__icontains": text})
+        qs = qs.filter(match)
+    by_name = {col.name: col for col in filterable_columns(kind)}
+    for name, value in wanted.items():
+        col = by_name[name]
+        if col.is_reference or col.is_multi_reference:
+            qs = qs.filter(**{f"{name}__external_id": value})
+        else:
+            qs = qs.filter(**{name: value})
+    if any(by_name[name].is_multi_reference for name in wanted):
+        qs = qs.distinct()
+    return qs
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+
+def _refuse_taken_id(kind: RecordKind, external_id: str) -> None:
+    if kind.model.objects.filter(external_id=external_id).exists():
+        raise HttpError(409, f"a record of {kind.name} with the external id {external_id!r} "
+                             "already exists; use PUT or PATCH to change it")
+
+
+def _full_content(kind: RecordKind, data: dict[str, Any]) -> dict[str, Any]:
+    """PUT replaces the whole record: a column left out is emptied (or set to its default)."""
+    return {
+        name: ([] if value is None and kind.column(name).is_multi_reference else value)
+        for name, value in data.items()
+    }
+
+
+def _renamed(kind: RecordKind, data: dict[str, Any], current_id: str) -> dict[str, Any]:
+    """Keep the id from the path unless the body renames the record to a free id."""
+    if "external_id" in data and data["external_id"] is None:
+        data["external_id"] = current_id
+    new_id = data.get("external_id", current_id)
+    if new_id != current_id:
+        _refuse_taken_id(kind, new_id)
+    return data
+
+
+def _write(kind: RecordKind, request: HttpRequest, data: Mapping[str, Any],
+           instance: models.Model | None = None, partial: bool = False) -> models.Model:
+    from qualityloop.services.record_writer import RowInvalid, write_record
+
+    try:
+        with transaction.atomic():
+            obj, _status = write_record(
+                kind, data, instance=instance, partial=partial, history_user=request.auth
+            )
+    except RowInvalid as invalid:
+        raise Invalid(invalid.errors) from None
+    except IntegrityError:
+        raise HttpError(409, f"the change conflicts with another record of {kind.name} "
+                             "(is the external id taken?)") from None
+    return kind.queryset().get(pk=obj.pk)
+
+
+def _delete(kind: RecordKind, request: HttpRequest, obj: models.Model) -> None:
+    from qualityloop.services.record_writer import RowInvalid, delete_record
+
+    try:
+        with transaction.atomic():
+            delete_record(kind, obj, history_user=request.auth)
+    except RowInvalid as blocked:
+        reason = "; ".join(blocked.errors.values())
+        raise HttpError(409, f"{obj.external_id!r} cannot be deleted: {reason}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# History
+
+HISTORY_TYPES = {"+": "created", "~": "changed", "-": "deleted"}
+
+
+def history_of(kind: RecordKind, external_id: str) -> list[dict[str, Any]]:
+    """Every saved version of the record with this external id, newest first, each with the
+    columns that changed from the version before (old and new values, references by id).
+
+    Versions of a deleted record are kept, so the history outlives the record."""
+    versions = list(
+        kind.model.history.filter(external_id=external_id)
+        .select_related("history_user").order_by("history_date", "history_id")
+    )
+    tracked = [col for col in kind.columns if not col.is_multi_reference]
+    previous_by_pk: dict[Any, Any] = {}
+    entries = []
+    for version in versions:
+        previous = previous_by_pk.get(version.id)
+        entries.append({
+            "history_id": version.history_id,
+            "date": version.history_date,
+            "user": getattr(version.history_user, "username", None),
+            "type": HISTORY_TYPES[version.history_type],
+            "changes": _changes(tracked, previous, version),
+        })
+        previous_by_pk[version.id] = version
+    return entries[::-1]
+
+
+def _changes(tracked: list[Column], previous: Any, version: Any) -> list[dict[str, Any]]:
+    if version.history_type == "-":
+        return []
+    if previous is None:
+        return [
+            {"field": col.name, "old": None, "new": _shown(col, _raw(version, col))}
+            for col in tracked if _raw(version, col) not in (None, "")
+        ]
+    delta = version.diff_against(previous, included_fields=[col.name for col in tracked])
+    by_name = {col.name: col for col in tracked}
+    return [
+        {"field": change.field, "old": _shown(by_name[change.field], change.old),
+         "new": _shown(by_name[change.field], change.new)}
+        for change in delta.changes
+    ]
+
+
+def _raw(version: Any, col: Column) -> Any:
+    return getattr(version, col.field.attname)
+
+
+def _shown(col: Column, value: Any) -> Any:
+    """A stored value as the API shows it: references by external id, dates as ISO text."""
+    if value is None:
+        return None
+    if col.is_reference:
+        target = col.target
+        found = target.objects.filter(pk=value).values_list("external_id", flat=True).first()
+        if found is None and hasattr(target, "history"):
+            found = (target.history.filter(id=value).order_by("-history_date")
+                     .values_list("external_id", flat=True).first())
+        return found
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    return value
