@@ -1,0 +1,127 @@
+"""The ``qualityloop`` command as a user meets it: help, first start, users, migrations."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import typer.main
+from typer.testing import CliRunner
+
+from qualityloop.cli import app
+
+# Commands that report data, and so must offer --json.
+DATA_COMMANDS = ["kinds", "import", "export", "demo", "migrate", "user add"]
+
+
+def command_paths(group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command and sub-command of the CLI, as argument tuples."""
+    found = []
+    for name, command in sorted(group.commands.items()):
+        path = (*prefix, name)
+        found.append(path)
+        if getattr(command, "commands", None):
+            found.extend(command_paths(command, path))
+    return found
+
+
+ALL_COMMANDS = command_paths(typer.main.get_command(app))
+
+
+def run_cli(*args: str, home: Path | None, cwd: Path | None = None, timeout: float = 180):
+    """Run the installed ``qualityloop`` in a fresh process on the default SQLite database."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in {"QUALITYLOOP_DATABASE_URL", "QUALITYLOOP_HOME", "DJANGO_SETTINGS_MODULE"}}
+    if home is not None:
+        env["QUALITYLOOP_HOME"] = str(home)
+    script = Path(sys.executable).with_name("qualityloop")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "qualityloop.cli"]
+    return subprocess.run(
+        [*command, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def help_text(*args: str) -> str:
+    result = CliRunner().invoke(app, [*args, "--help"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_top_level_help_lists_every_command():
+    text = help_text()
+    top_level = {path[0] for path in ALL_COMMANDS}
+    assert {"import", "export", "demo", "user", "serve", "kinds", "migrate"} <= top_level
+    for name in top_level:
+        assert name in text
+
+
+@pytest.mark.parametrize("path", ALL_COMMANDS, ids=" ".join)
+def test_every_command_has_help(path):
+    assert "Usage:" in help_text(*path)
+
+
+@pytest.mark.parametrize("command", DATA_COMMANDS)
+def test_data_commands_offer_json(command):
+    assert "--json" in help_text(*command.split())
+
+
+def test_installed_console_script_answers_help(tmp_path):
+    done = run_cli("--help", home=tmp_path / "home")
+    assert done.returncode == 0, done.stderr
+    assert "import" in done.stdout and "export" in done.stdout
+
+
+def test_user_add_prints_a_token_as_json(tmp_path):
+    done = run_cli("user", "add", "vera", "--role", "viewer", "--json", home=tmp_path)
+    assert done.returncode == 0, done.stderr
+    created = json.loads(done.stdout)
+    assert created["username"] == "vera"
+    assert created["role"] == "viewer"
+    assert created["token"].startswith("ql_") and len(created["token"]) > 30
+
+
+def test_user_add_refuses_an_unknown_role_without_a_traceback(tmp_path):
+    done = run_cli("user", "add", "wiz", "--role", "wizard", home=tmp_path)
+    assert done.returncode == 1
+    output = done.stdout + done.stderr
+    assert "unknown role 'wizard'" in output
+    assert "viewer" in output, "the message should list the roles that exist"
+    assert "Traceback" not in output
+
+
+def test_user_add_refuses_a_duplicate_name(tmp_path):
+    assert run_cli("user", "add", "dup", home=tmp_path).returncode == 0
+    done = run_cli("user", "add", "dup", "--json", home=tmp_path)
+    assert done.returncode == 1
+    assert "already exists" in json.loads(done.stdout)["error"]
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_migrate_json_applies_everything_once(tmp_path):
+    first = run_cli("migrate", "--json", home=tmp_path)
+    assert first.returncode == 0, first.stderr
+    report = json.loads(first.stdout)
+    assert report["applied"] > 0
+    assert Path(report["database"]) == tmp_path.resolve() / "qualityloop.sqlite3"
+    again = run_cli("migrate", "--json", home=tmp_path)
+    assert json.loads(again.stdout)["applied"] == 0
+
+
+def test_first_start_creates_the_database_in_qualityloop_home(tmp_path):
+    home = tmp_path / "new" / "home"
+    done = run_cli("kinds", "--json", home=home)
+    assert done.returncode == 0, done.stderr
+    assert (home / "qualityloop.sqlite3").is_file()
+    assert len(json.loads(done.stdout)) > 0
+
+
+def test_default_data_folder_is_qualityloop_data_in_the_working_directory(tmp_path):
+    done = run_cli("migrate", "--json", home=None, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "qualityloop-data" / "qualityloop.sqlite3").is_file()
+    database = Path(json.loads(done.stdout)["database"])
+    assert database.parent == tmp_path.resolve() / "qualityloop-data"
