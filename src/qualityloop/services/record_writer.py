@@ -65,7 +65,8 @@ def write_record(
     instance
         The record to update. When ``None``: if ``data`` has a non-empty ``external_id`` and a
         record of this kind with that external id exists, that record is updated (upsert);
-        otherwise a new record is created.
+        otherwise a new record is created. An unsaved instance (``kind.model()``) means "create,
+        do not look up" (bulk callers that already know the record is new).
     partial
         Only for updates (HTTP PATCH, import of a file with fewer columns): touch only the columns
         given in ``data``. When ``False``, every column missing from ``data`` is set to its default
@@ -127,8 +128,8 @@ def prepare_record(
     parsed = _parse_columns(kind, data, instance, partial, errors)
     if instance is None:
         instance = _existing_by_external_id(kind, parsed.get("external_id"))
-    creating = instance is None
     obj = instance if instance is not None else kind.model()
+    creating = obj._state.adding
     if creating and partial:
         # A new record is complete whatever ``partial`` says.
         parsed.update(_parse_columns(kind, {}, None, False, errors, skip=set(parsed) | set(errors)))
