@@ -1,8 +1,15 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, JsonResponse
 from django.urls import path
 
 from qualityloop.web.api.api import api
+from qualityloop.web.views import dashboard, records
+
+admin.site.site_header = "QualityLoop administration"
+admin.site.site_title = "QualityLoop admin"
+admin.site.index_title = "Records"
+admin.site.site_url = "/"
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -11,6 +18,13 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", dashboard.dashboard, name="dashboard"),
+    path("records/", records.record_index, name="record-index"),
+    path("records/<str:kind_name>/", records.record_list, name="record-list"),
+    path("records/<str:kind_name>/<str:external_id>/", records.record_detail,
+         name="record-detail"),
     path("admin/", admin.site.urls),
     path("api/", api.urls),
 ]

@@ -1,0 +1,44 @@
+"""Template helpers for QualityLoop pages."""
+
+from __future__ import annotations
+
+from django import template
+
+from qualityloop.records.accounts.choices import Role
+from qualityloop.records.accounts.models import role_of
+
+register = template.Library()
+
+
+@register.filter
+def role_label(user) -> str:
+    """The user's role as people read it, e.g. "Quality manager"; empty without a role."""
+    role = role_of(user)
+    return str(Role(role).label) if role else ""
+
+
+@register.filter
+def percent(value, digits: int = 1) -> str:
+    """A 0-1 fraction as a percentage, or an en dash when undefined."""
+    if value is None:
+        return "–"
+    return f"{100 * value:.{digits}f}%"
+
+
+@register.filter
+def number(value, digits: int = 0) -> str:
+    """A number with thousands separators, or an en dash when undefined."""
+    if value is None:
+        return "–"
+    return f"{value:,.{digits}f}"
+
+
+@register.filter
+def compact_money(value) -> str:
+    """Money in a short form: 1.2M, 350k."""
+    if value is None:
+        return "–"
+    for size, suffix in ((1e9, "bn"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= size:
+            return f"{value / size:,.1f}{suffix}"
+    return f"{value:,.0f}"

@@ -1,0 +1,316 @@
+"""Record pages for every record kind: one generic list view and one generic detail view.
+
+Both are driven by ``qualityloop.services.record_kinds.KINDS``: a new record kind gets its pages
+the day it is added to the registry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db import models
+from django.db.models import Q
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils.http import urlencode
+
+from qualityloop.services import metrics
+from qualityloop.services.record_kinds import KINDS, Column, RecordKind, get_kind, kind_for_model
+
+PAGE_SIZE = 50
+LIST_COLUMNS = 7
+MANY_SHOWN = 30
+HISTORY_SHOWN = 50
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A value as shown on a page, with the address of the record it refers to (if any)."""
+
+    text: str
+    url: str = ""
+
+
+def record_url(obj: models.Model) -> str:
+    """The detail page of a record, or '' when its type has no record kind."""
+    kind = kind_for_model(type(obj))
+    if kind is None:
+        return ""
+    return reverse("record-detail", args=[kind.name, obj.external_id])  # type: ignore[attr-defined]
+
+
+def _kind_or_404(name: str) -> RecordKind:
+    try:
+        return get_kind(name)
+    except ValueError:
+        raise Http404(f"No record kind called {name!r}") from None
+
+
+def kind_title(kind: RecordKind) -> str:
+    plural = str(kind.model._meta.verbose_name_plural)
+    return plural[:1].upper() + plural[1:]
+
+
+def _plain(value: Any) -> str:
+    if value is None or value == "":
+        return "–"
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal | float):
+        return f"{value:,.2f}"
+    return str(value)
+
+
+def cell(obj: models.Model, column: Column) -> Cell:
+    """One field of one record as shown on a page."""
+    if column.is_reference:
+        target = getattr(obj, column.name)
+        return Cell(str(target), record_url(target)) if target else Cell("–")
+    if column.choices:
+        return Cell(_plain(getattr(obj, f"get_{column.name}_display")()))
+    return Cell(_plain(getattr(obj, column.name)))
+
+
+def many_cells(obj: models.Model, column: Column) -> tuple[list[Cell], int]:
+    """The first records of a many-to-many field as links, and how many there are in all."""
+    related = getattr(obj, column.name)
+    shown = [Cell(str(o), record_url(o)) for o in related.all()[:MANY_SHOWN]]
+    return shown, related.count()
+
+
+# List --------------------------------------------------------------------------------------
+
+
+def list_columns(kind: RecordKind) -> list[Column]:
+    """The columns a list shows: the id, the name or title, then choices, dates and references."""
+    candidates = [
+        c for c in kind.columns
+        if not c.is_multi_reference and not isinstance(c.field, models.TextField)
+        and c.name != "external_id"
+    ]
+
+    def rank(c: Column) -> int:
+        if c.name in {"name", "title"}:
+            return 0
+        if c.is_reference:
+            return 1
+        if c.choices:
+            return 2
+        if isinstance(c.field, models.DateField):
+            return 3
+        return 4
+
+    chosen = sorted(candidates, key=rank)[: LIST_COLUMNS - 1]
+    order = {c.name: i for i, c in enumerate(kind.columns)}
+    return [kind.column("external_id"), *sorted(chosen, key=lambda c: order[c.name])]
+
+
+def search_fields(kind: RecordKind) -> list[str]:
+    """Text columns searched by ``?q=``: the external id and short text fields."""
+    return [
+        c.name for c in kind.columns
+        if isinstance(c.field, models.CharField) and not c.choices and not c.is_reference
+    ]
+
+
+def _filters(kind: RecordKind, params) -> tuple[Q, list[dict]]:
+    """Filters from the query string: a choice value, or a referenced record's external id."""
+    condition, active = Q(), []
+    for column in kind.columns:
+        value = params.get(column.name, "").strip()
+        if not value:
+            continue
+        if column.choices and value in {str(v) for v, _ in column.choices}:
+            condition &= Q(**{column.name: value})
+            label = dict((str(v), lbl) for v, lbl in column.choices)[value]
+        elif column.is_reference or column.is_multi_reference:
+            condition &= Q(**{f"{column.name}__external_id": value})
+            label = value
+        else:
+            continue
+        remaining = {k: v for k, v in params.items() if k not in {column.name, "page"}}
+        active.append({
+            "name": column.field.verbose_name, "label": label,
+            "remove": "?" + urlencode(remaining),
+        })
+    return condition, active
+
+
+def _search(kind: RecordKind, query: str) -> Q:
+    condition = Q()
+    for name in search_fields(kind):
+        condition |= Q(**{f"{name}__icontains": query})
+    return condition
+
+
+def _choice_filters(kind: RecordKind, params) -> list[dict]:
+    return [
+        {
+            "name": c.name, "label": c.field.verbose_name,
+            "options": [(str(v), lbl) for v, lbl in c.choices],
+            "selected": params.get(c.name, ""),
+        }
+        for c in kind.columns if c.choices and not c.is_reference
+    ]
+
+
+def _ordering(kind: RecordKind) -> list[str]:
+    return [*(kind.model._meta.ordering or ["-pk"]), "pk"]
+
+
+@login_required
+def record_list(request: HttpRequest, kind_name: str) -> HttpResponse:
+    """Records of one kind with search, choice filters, reference filters and pagination."""
+    kind = _kind_or_404(kind_name)
+    columns = list_columns(kind)
+    query = request.GET.get("q", "").strip()
+    condition, active_filters = _filters(kind, request.GET)
+    records = kind.model.objects.filter(condition)
+    if query:
+        records = records.filter(_search(kind, query))
+    if any(c.is_multi_reference for c in kind.columns if c.name in request.GET):
+        records = records.distinct()
+    records = records.select_related(*(c.name for c in columns if c.is_reference))
+    page = Paginator(records.order_by(*_ordering(kind)), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    rows = [
+        {"url": record_url(obj), "cells": [cell(obj, c) for c in columns]}
+        for obj in page.object_list
+    ]
+    keep = {k: v for k, v in request.GET.items() if k != "page"}
+    context = {
+        "kind": kind, "title": kind_title(kind), "columns": columns, "rows": rows, "page": page,
+        "query": query, "choice_filters": _choice_filters(kind, request.GET),
+        "active_filters": active_filters, "page_query": urlencode(keep),
+        "searchable": ", ".join(search_fields(kind)),
+        "admin_add_url": _admin_url(kind.model, "add"),
+    }
+    template = "qualityloop/_record_table.html" if request.htmx else "qualityloop/record_list.html"  # type: ignore[attr-defined]
+    return render(request, template, context)
+
+
+@login_required
+def record_index(request: HttpRequest) -> HttpResponse:
+    """Every record kind with how many records it holds."""
+    kinds = [
+        {"kind": k, "title": kind_title(k), "count": k.model.objects.count(),
+         "url": reverse("record-list", args=[k.name])}
+        for k in KINDS
+    ]
+    return render(request, "qualityloop/record_index.html", {"kinds": kinds})
+
+
+# Detail ------------------------------------------------------------------------------------
+
+
+def _fields(obj: models.Model, kind: RecordKind) -> list[dict]:
+    shown = []
+    for column in kind.columns:
+        entry: dict[str, Any] = {"label": column.field.verbose_name, "many": None}
+        if column.is_multi_reference:
+            entry["many"], entry["total"] = many_cells(obj, column)
+        else:
+            entry["cell"] = cell(obj, column)
+            entry["long"] = isinstance(column.field, models.TextField)
+        shown.append(entry)
+    for name in ("created_at", "updated_at"):
+        field = obj._meta.get_field(name)
+        shown.append({"label": field.verbose_name, "many": None,
+                      "cell": Cell(_plain(getattr(obj, name)))})
+    return shown
+
+
+def _related(obj: models.Model) -> list[dict]:
+    """Counts of records that refer to this one, each linked to a filtered list."""
+    found = []
+    for relation in obj._meta.related_objects:
+        other = kind_for_model(relation.related_model)
+        if other is None:
+            continue
+        field_name = relation.field.name
+        count = relation.related_model._default_manager.filter(**{field_name: obj}).count()
+        if not count:
+            continue
+        found.append({
+            "title": kind_title(other), "via": relation.field.verbose_name, "count": count,
+            "url": reverse("record-list", args=[other.name]) + "?"
+            + urlencode({field_name: obj.external_id}),  # type: ignore[attr-defined]
+        })
+    return found
+
+
+def _value_text(field: models.Field, value: Any) -> str:
+    """A historical value as text; foreign keys are stored as ids and shown as the record."""
+    if value is None or value == "":
+        return "–"
+    if field.is_relation and field.related_model is not None:
+        target = field.related_model._default_manager.filter(pk=value).first()
+        return str(target) if target else f"#{value} (deleted)"
+    if field.choices:
+        return str(dict(field.choices).get(value, value))
+    return _plain(value)
+
+
+def history_entries(obj: models.Model) -> list[dict]:
+    """The record's history, newest first: who, when, what kind of change, fields old -> new."""
+    if not hasattr(obj, "history"):
+        return []
+    versions = list(obj.history.select_related("history_user")[: HISTORY_SHOWN + 1])
+    entries = []
+    for newer, older in zip(versions, [*versions[1:], None], strict=False):
+        if len(entries) == HISTORY_SHOWN:
+            break
+        changes = []
+        if older is not None:
+            for change in newer.diff_against(older).changes:
+                field = obj._meta.get_field(change.field)
+                changes.append({
+                    "field": field.verbose_name,
+                    "old": _value_text(field, change.old), "new": _value_text(field, change.new),
+                })
+        entries.append({
+            "when": newer.history_date, "who": newer.history_user,
+            "type": {"+": "Created", "~": "Changed", "-": "Deleted"}[newer.history_type],
+            "reason": newer.history_change_reason or "", "changes": changes,
+        })
+    return entries
+
+
+def _customer_section(customer) -> dict:
+    return {
+        "orders": metrics.customer_orders_summary(customer),
+        "complaints": list(customer.complaints.all()[:10]),
+        "feedback": list(customer.feedback.all()[:10]),
+        "nonconformances": list(customer.nonconformances.all()[:10]),
+    }
+
+
+@login_required
+def record_detail(request: HttpRequest, kind_name: str, external_id: str) -> HttpResponse:
+    """All fields of one record, the records that refer to it, and its full history."""
+    kind = _kind_or_404(kind_name)
+    obj = get_object_or_404(kind.model, external_id=external_id)
+    context = {
+        "kind": kind, "title": kind_title(kind), "object": obj,
+        "fields": _fields(obj, kind), "related": _related(obj),
+        "history": history_entries(obj), "has_history": hasattr(obj, "history"),
+        "customer": _customer_section(obj) if kind.name == "customers" else None,
+        "admin_url": _admin_url(kind.model, "change", obj.pk),
+    }
+    return render(request, "qualityloop/record_detail.html", context)
+
+
+def _admin_url(model: type[models.Model], action: str, *args: Any) -> str:
+    meta = model._meta
+    return reverse(f"admin:{meta.app_label}_{meta.model_name}_{action}", args=args)
