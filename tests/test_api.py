@@ -86,8 +86,11 @@ def test_openapi_lists_every_kind(client):
     assert "/api/me" in paths and "/api/kinds" in paths
     assert "/api/org-units/{external_id}/history" in paths
     assert "/api/orders/{external_id}/history" not in paths  # orders keep no history
-    assert {"BearerAuth", "SessionAuth"} <= set(schema["components"]["securitySchemes"]) or \
-        len(schema["components"]["securitySchemes"]) == 2
+    schemes = schema["components"]["securitySchemes"]
+    assert schemes["TokenAuth"] == {"type": "http", "scheme": "bearer"}
+    assert "SessionAuth" in schemes
+    parameters = [p["name"] for p in paths["/api/org-units/"]["get"]["parameters"]]
+    assert parameters == ["q", "kind", "parent", "head", "limit", "offset"]
 
 
 def test_openapi_schemas_are_typed_from_columns(client):
@@ -404,3 +407,41 @@ def test_list_paginates(api_as, units):
     ]
     assert api.get("/api/org-units/", limit=2, offset=4).json()["items"] == []
     assert api.get("/api/org-units/", limit=0).status_code == 422
+
+
+def test_list_filters_by_number_choice_and_true_false(api_as, units):
+    api = api_as("staff")
+    assert api.post("/api/people/", {"external_id": "P-1", "name": "Ann"}).status_code == 201
+    assert api.post("/api/training-courses/", {
+        "external_id": "TC-1", "title": "Problem recognition", "course_type": "problem_recognition",
+    }).status_code == 201, api.get("/api/kinds").json()
+    for rid, level, passed in [("TR-1", 2, True), ("TR-2", 3, False), ("TR-3", 3, True)]:
+        response = api.post("/api/training-records/", {
+            "external_id": rid, "person": "P-1", "course": "TC-1", "completed_on": "2024-01-02",
+            "competence_level": level, "passed": passed,
+        })
+        assert response.status_code == 201, response.json()
+    ids = lambda **f: sorted(r["external_id"] for r in  # noqa: E731
+                             api.get("/api/training-records/", **f).json()["items"])
+    assert ids(competence_level="3") == ["TR-2", "TR-3"]
+    assert ids(competence_level="3", passed="true") == ["TR-3"]
+    assert ids(course="TC-1", passed="false") == ["TR-2"]
+
+
+def test_session_writes_need_the_csrf_token():
+    from django.test import Client
+
+    OrgUnit.objects.create(external_id="U-1", name="One")
+    add_user("webby", "staff")
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(get_user_model().objects.get(username="webby"))
+    body = {"name": "Renamed"}
+    refused = browser.patch("/api/org-units/U-1", body, content_type="application/json")
+    assert refused.status_code == 403
+    browser.get("/api/docs")  # sets the CSRF cookie, as any page with a form does
+    token = browser.cookies["csrftoken"].value
+    allowed = browser.patch("/api/org-units/U-1", body, content_type="application/json",
+                            HTTP_X_CSRFTOKEN=token)
+    assert allowed.status_code == 200
+    assert OrgUnit.objects.get(external_id="U-1").name == "Renamed"
+    assert OrgUnit.history.first().history_user.username == "webby"

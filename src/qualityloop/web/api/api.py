@@ -15,7 +15,7 @@ from qualityloop.records.accounts.models import role_of
 from qualityloop.services.permissions import NotAllowed, may_change_records
 from qualityloop.services.record_kinds import KINDS, Column, RecordKind, kind_for_model
 from qualityloop.web.api.auth import API_AUTH
-from qualityloop.web.api.records import Invalid, build_router
+from qualityloop.web.api.records import Invalid, build_router, caller
 from qualityloop.web.api.schemas import ErrorOut, KindOut, MeOut, column_type_name
 
 api = NinjaAPI(
@@ -80,7 +80,7 @@ for _kind in KINDS:
 @api.get("/me", response={200: MeOut, 401: ErrorOut}, tags=["account"],
          summary="Who the caller is and what they may do")
 def me(request: HttpRequest):
-    user = request.auth
+    user = caller(request)
     return {"username": user.username, "role": role_of(user),
             "can_write": may_change_records(user)}
 

@@ -1,19 +1,21 @@
 """One router per record kind, generated from the kind: list, read, create, update, patch,
 delete and history, all addressed by ``external_id``.
 
-(No ``from __future__ import annotations`` here: django-ninja reads the handlers' annotations,
-which name schemas built at run time, so they must be evaluated when the handler is defined.)
+The schemas of a kind are built at run time, so the handlers are declared with the generic
+``Schema`` and get their kind's schema through :func:`annotate` before django-ninja reads them.
 """
+
+from __future__ import annotations
 
 import datetime as dt
 import decimal
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.http import HttpRequest
-from ninja import Query, Router
+from ninja import Query, Router, Schema
 from ninja.errors import HttpError
 from ninja.pagination import LimitOffsetPagination, paginate
 from ninja.responses import Status
@@ -37,7 +39,7 @@ MAX_PAGE = 1000
 class Invalid(Exception):
     """Input the record writer refused; ``problems`` maps a column (or None) to a message."""
 
-    def __init__(self, problems: Mapping[str | None, str]):
+    def __init__(self, problems: Mapping[str, str]):
         super().__init__("; ".join(f"{c}: {m}" for c, m in problems.items()))
         self.problems = dict(problems)
 
@@ -55,47 +57,50 @@ def build_router(kind: RecordKind) -> Router:
     """The router of one record kind (mounted at ``/api/<kind>/``)."""
     router = Router(tags=[kind.name])
     schemas = schemas_for(kind)
-    Out, Create, Update, Patch, Filters = (  # noqa: N806 - these are classes
-        schemas.out, schemas.create, schemas.update, schemas.patch, schemas.filters
-    )
+    out = schemas.out
+    page = list[out]  # type: ignore[valid-type]
     op = kind.name.replace("-", "_")
     refused = {401: ErrorOut, 403: ErrorOut}
     missing = {**refused, 404: ErrorOut}
     writing = {**missing, 409: ErrorOut, 422: InvalidOut}
 
-    @router.get("/", response={200: list[Out], **refused, 422: InvalidOut},
+    @router.get("/", response={200: page, **refused, 422: InvalidOut},
                 operation_id=f"list_{op}", url_name=f"{kind.name}-list",
                 summary=f"List {kind.name}")
     @paginate(RecordPagination, max_limit=MAX_PAGE)
-    def list_records(request: HttpRequest, filters: Query[Filters]):
+    @annotate(filters=Query[schemas.filters])  # type: ignore[misc,name-defined]
+    def list_records(request: HttpRequest, filters: Schema):
         _allow(request, kind, Action.READ)
         return _filtered(kind, request, filters)
 
-    @router.get("/{external_id}", response={200: Out, **missing}, operation_id=f"get_{op}",
+    @router.get("/{external_id}", response={200: out, **missing}, operation_id=f"get_{op}",
                 url_name=f"{kind.name}-detail", summary=f"Read one of {kind.name}")
     def get_record(request: HttpRequest, external_id: str):
         _allow(request, kind, Action.READ)
         return record_out(_find(kind, request, external_id))
 
-    @router.post("/", response={201: Out, **writing}, operation_id=f"create_{op}",
+    @router.post("/", response={201: out, **writing}, operation_id=f"create_{op}",
                  summary=f"Create one of {kind.name}")
-    def create_record(request: HttpRequest, payload: Create):
+    @annotate(payload=schemas.create)
+    def create_record(request: HttpRequest, payload: Schema):
         _allow(request, kind, Action.WRITE)
         data = payload.model_dump(exclude_unset=True)
         _refuse_taken_id(kind, data["external_id"])
         return Status(201, record_out(_write(kind, request, data)))
 
-    @router.put("/{external_id}", response={200: Out, **writing}, operation_id=f"update_{op}",
+    @router.put("/{external_id}", response={200: out, **writing}, operation_id=f"update_{op}",
                 summary=f"Replace one of {kind.name} (columns left out are emptied)")
-    def update_record(request: HttpRequest, external_id: str, payload: Update):
+    @annotate(payload=schemas.update)
+    def update_record(request: HttpRequest, external_id: str, payload: Schema):
         _allow(request, kind, Action.WRITE)
         obj = _find(kind, request, external_id)
         data = _full_content(kind, payload.model_dump())
         return record_out(_write(kind, request, _renamed(kind, data, external_id), obj))
 
-    @router.patch("/{external_id}", response={200: Out, **writing}, operation_id=f"patch_{op}",
+    @router.patch("/{external_id}", response={200: out, **writing}, operation_id=f"patch_{op}",
                   summary=f"Change some columns of one of {kind.name}")
-    def patch_record(request: HttpRequest, external_id: str, payload: Patch):
+    @annotate(payload=schemas.patch)
+    def patch_record(request: HttpRequest, external_id: str, payload: Schema):
         _allow(request, kind, Action.WRITE)
         obj = _find(kind, request, external_id)
         data = payload.model_dump(exclude_unset=True)
@@ -128,8 +133,22 @@ def build_router(kind: RecordKind) -> Router:
 # Reading
 
 
+def annotate(**annotations: Any) -> Callable[[Callable], Callable]:
+    """Give a handler's parameters the types django-ninja should read (schemas built at run
+    time)."""
+    def apply(handler: Callable) -> Callable:
+        handler.__annotations__.update(annotations)
+        return handler
+    return apply
+
+
+def caller(request: HttpRequest) -> Any:
+    """The user the API authenticated (by token or session)."""
+    return request.auth  # type: ignore[attr-defined]
+
+
 def _allow(request: HttpRequest, kind: RecordKind, action: Action) -> None:
-    permissions.check(request.auth, kind, action)
+    permissions.check(caller(request), kind, action)
 
 
 def _not_found(kind: RecordKind, external_id: str) -> str:
@@ -137,7 +156,7 @@ def _not_found(kind: RecordKind, external_id: str) -> str:
 
 
 def _find(kind: RecordKind, request: HttpRequest, external_id: str) -> models.Model:
-    visible = permissions.restrict(kind.queryset(), request.auth, kind)
+    visible = permissions.restrict(kind.queryset(), caller(request), kind)
     obj = visible.filter(external_id=external_id).first()
     if obj is None:
         raise HttpError(404, _not_found(kind, external_id))
@@ -145,7 +164,7 @@ def _find(kind: RecordKind, request: HttpRequest, external_id: str) -> models.Mo
 
 
 def _filtered(kind: RecordKind, request: HttpRequest, filters: Any) -> models.QuerySet:
-    qs = permissions.restrict(kind.queryset(), request.auth, kind)
+    qs = permissions.restrict(kind.queryset(), caller(request), kind)
     wanted = filters.model_dump(exclude_none=True)
     text = wanted.pop("q", None)
     if text:
@@ -170,7 +189,7 @@ def _filtered(kind: RecordKind, request: HttpRequest, filters: Any) -> models.Qu
 
 
 def _refuse_taken_id(kind: RecordKind, external_id: str) -> None:
-    if kind.model.objects.filter(external_id=external_id).exists():
+    if kind.model._default_manager.filter(external_id=external_id).exists():
         raise HttpError(409, f"a record of {kind.name} with the external id {external_id!r} "
                              "already exists; use PUT or PATCH to change it")
 
@@ -200,7 +219,7 @@ def _write(kind: RecordKind, request: HttpRequest, data: Mapping[str, Any],
     try:
         with transaction.atomic():
             obj, _status = write_record(
-                kind, data, instance=instance, partial=partial, history_user=request.auth
+                kind, data, instance=instance, partial=partial, history_user=caller(request)
             )
     except RowInvalid as invalid:
         raise Invalid(invalid.errors) from None
@@ -215,10 +234,11 @@ def _delete(kind: RecordKind, request: HttpRequest, obj: models.Model) -> None:
 
     try:
         with transaction.atomic():
-            delete_record(kind, obj, history_user=request.auth)
+            delete_record(kind, obj, history_user=caller(request))
     except RowInvalid as blocked:
         reason = "; ".join(blocked.errors.values())
-        raise HttpError(409, f"{obj.external_id!r} cannot be deleted: {reason}") from None
+        name = getattr(obj, "external_id", obj.pk)
+        raise HttpError(409, f"{name!r} cannot be deleted: {reason}") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -232,10 +252,8 @@ def history_of(kind: RecordKind, external_id: str) -> list[dict[str, Any]]:
     columns that changed from the version before (old and new values, references by id).
 
     Versions of a deleted record are kept, so the history outlives the record."""
-    versions = list(
-        kind.model.history.filter(external_id=external_id)
-        .select_related("history_user").order_by("history_date", "history_id")
-    )
+    stored = kind.model.history.filter(external_id=external_id)  # type: ignore[attr-defined]
+    versions = list(stored.select_related("history_user").order_by("history_date", "history_id"))
     tracked = [col for col in kind.columns if not col.is_multi_reference]
     previous_by_pk: dict[Any, Any] = {}
     entries = []
@@ -277,15 +295,20 @@ def _shown(col: Column, value: Any) -> Any:
     """A stored value as the API shows it: references by external id, dates as ISO text."""
     if value is None:
         return None
-    if col.is_reference:
-        target = col.target
-        found = target.objects.filter(pk=value).values_list("external_id", flat=True).first()
-        if found is None and hasattr(target, "history"):
-            found = (target.history.filter(id=value).order_by("-history_date")
-                     .values_list("external_id", flat=True).first())
-        return found
+    if col.is_reference and col.target is not None:
+        return _external_id_of(col.target, value)
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, decimal.Decimal):
         return float(value)
     return value
+
+
+def _external_id_of(model: type[models.Model], pk: Any) -> str | None:
+    """The external id of a referenced record, looked up in its history once it is deleted."""
+    ids = model._default_manager.filter(pk=pk).values_list("external_id", flat=True)
+    found = ids.first()
+    if found is None and hasattr(model, "history"):
+        versions = model.history.filter(id=pk)  # type: ignore[attr-defined]
+        found = versions.order_by("-history_date").values_list("external_id", flat=True).first()
+    return found

@@ -4,11 +4,11 @@ typed OpenAPI documentation from one definition, and only the kind's columns are
 import datetime as dt
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from django.db import models
 from ninja import Schema
-from pydantic import ConfigDict, Field, create_model
+from pydantic import BeforeValidator, ConfigDict, Field, create_model
 
 from qualityloop.services.record_kinds import Column, RecordKind, kind_for_model
 
@@ -113,8 +113,17 @@ def _value_type(col: Column) -> Any:
         values = [value for value, _ in col.choices]
         if col.field.blank and not col.field.null and isinstance(values[0], str):
             values.append("")
+        if isinstance(values[0], int):
+            # Query strings carry text; "3" must match the choice 3.
+            return Annotated[Literal[tuple(values)], BeforeValidator(_number_from_text)]
         return Literal[tuple(values)]
     return _scalar_type(col.field)
+
+
+def _number_from_text(value: Any) -> Any:
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return value
 
 
 def _nullable(col: Column) -> bool:
@@ -134,7 +143,7 @@ def _field_info(col: Column, default: Any) -> Any:
 
 def _description(col: Column) -> str:
     """The field's help text and what a value must be, as the API (JSON) takes it."""
-    if col.is_multi_reference:
+    if col.is_multi_reference and col.target is not None:
         expected = f"a list of external ids of {col.target._meta.verbose_name_plural}"
     else:
         expected = col.expected()
