@@ -1,0 +1,201 @@
+"""``qualityloop demo``: a fictional manufacturer generated from a documented causal model.
+
+The simulation (``causal_model``) is pure numpy; the builders turn it into record tables and the
+writer bulk-loads them in one transaction. See ``docs/demo-model.md`` for the equations.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
+
+from qualityloop.services.demo import customer_side, organisation
+from qualityloop.services.demo.calendar import Calendar
+from qualityloop.services.demo.causal_model import Effects, World, simulate
+from qualityloop.services.demo.writer import (
+    insert_links,
+    insert_with_history,
+    reset_sequences,
+    wipe_records,
+)
+
+DEMO_LOGIN = ("demo", "demo-quality-2026")
+VIEWER_LOGIN = ("viewer", "viewer-quality-2026")
+Progress = Callable[[str, float, float], None]
+
+
+@dataclass
+class DemoSummary:
+    """What ``generate_demo`` made: row counts per record kind, time taken, logins, true effects."""
+
+    counts: dict[str, int]
+    seconds: float
+    seed: int
+    effects: dict
+    login: dict[str, str] = field(default_factory=dict)
+    viewer_login: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {"counts": self.counts, "seconds": round(self.seconds, 2), "login": self.login,
+                "viewer_login": self.viewer_login, "seed": self.seed, "effects": self.effects}
+
+
+class _Loader:
+    """Writes tables, counts rows per record kind and reports progress per step."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self.progress = progress or (lambda step, done, total: None)
+        self.counts: dict[str, int] = {}
+
+    def write(self, model, columns: dict, step: str) -> int:
+        def report(done: int, total: int) -> None:
+            self.progress(step, done, total)
+
+        n = insert_with_history(model, columns, progress=report)
+        self.counts[model._meta.label] = self.counts.get(model._meta.label, 0) + n
+        return n
+
+    def link(self, m2m_field, left, right) -> int:
+        f = m2m_field.field
+        return insert_links(f.remote_field.through, f.m2m_field_name(),
+                            f.m2m_reverse_field_name(), np.asarray(left, dtype=np.int64),
+                            np.asarray(right, dtype=np.int64))
+
+
+def generate_demo(
+    n_customers: int = 2000, seed: int = 7, progress: Progress | None = None,
+    as_of: dt.date | None = None,
+) -> DemoSummary:
+    """Create or refresh the demo organisation: wipe the record tables, simulate, bulk-load.
+
+    Parameters
+    ----------
+    n_customers
+        Number of customers to simulate (orders scale with it: about 35 per customer).
+    seed
+        Random seed; the same seed and ``as_of`` give the same data.
+    progress
+        Called as ``progress(step, done, total)`` while it works.
+    as_of
+        The demo's "today" (default: the real today). The five simulated years end at the start
+        of this month.
+
+    Returns
+    -------
+    DemoSummary
+        Counts per record kind, seconds taken, the demo logins and the true effect sizes.
+    """
+    started = time.perf_counter()
+    loader = _Loader(progress)
+    loader.progress("Simulating customers", 0, 1)
+    world = simulate(n_customers, seed)
+    loader.progress("Simulating customers", 1, 1)
+    cal = Calendar(as_of or dt.date.today())
+    rng = np.random.default_rng([seed, 1])
+    with _fast_sqlite(), transaction.atomic():
+        loader.progress("Clearing old records", 0, 1)
+        wipe_records()
+        loader.progress("Clearing old records", 1, 1)
+        _build_all(rng, loader, cal, world)
+        reset_sequences()
+    login = _create_users()
+    return DemoSummary(counts=_kind_counts(loader.counts), seconds=time.perf_counter() - started,
+                       seed=seed, effects=_effects_summary(world), login=login[0],
+                       viewer_login=login[1])
+
+
+def _build_all(rng, loader: _Loader, cal: Calendar, world: World) -> None:
+    write, link = loader.write, loader.link
+    founded = cal.start - 5 * 365
+    org = organisation.build_people(rng, write, founded)
+    organisation.build_units(write, founded, org)
+    organisation.build_policy_and_strategies(write, cal, org)
+    organisation.build_objectives(rng, write, cal, org, world)
+    organisation.build_training(rng, write, cal, org, world)
+    customer_side.build_customers(rng, write, cal, org, world)
+    customer_side.build_requirements(rng, write, cal, world)
+    customer_side.build_orders(write, cal, world)
+    customer_side.build_feedback(write, cal, world)
+    kept = customer_side.build_complaints(rng, write, cal, org, world)
+    ncs = customer_side.Nonconformances()
+    customer_side.build_design(rng, write, link, cal, org, world, ncs)
+    customer_side.add_internal_ncs(rng, world, org, ncs)
+    customer_side.add_field_ncs(rng, world, org, ncs, kept)
+    ncs_by_unit = customer_side.write_nonconformances(rng, write, link, cal, org, world, ncs)
+    organisation.build_change_requests(rng, write, link, cal, org, ncs_by_unit)
+    organisation.build_management_reviews(write, link, cal, org, _review_inputs(cal, world))
+
+
+def _review_inputs(cal: Calendar, world: World) -> list[str]:
+    """Half-year figures quoted in each management review's inputs."""
+    c = world.customers
+    texts = []
+    for half in range(len(range(0, 60, 6))):
+        lo, hi = 6 * half, 6 * half + 6
+        churned = int(((c.ended >= lo) & (c.ended < hi) & c.churned).sum())
+        defects = int(((world.field_defects["time"] >= lo) & (world.field_defects["time"] < hi))
+                      .sum())
+        complaints = int(((world.complaints["time"] >= lo) & (world.complaints["time"] < hi))
+                         .sum())
+        texts.append(f"Last six months: {defects} field defects reached customers, "
+                     f"{complaints} complaints received, {churned} customers lost.")
+    return texts
+
+
+def _kind_counts(by_label: dict[str, int]) -> dict[str, int]:
+    from qualityloop.services.record_kinds import KINDS
+
+    return {kind.name: by_label.get(kind.model._meta.label, 0) for kind in KINDS}
+
+
+def _effects_summary(world: World) -> dict:
+    fx: Effects = world.effects
+    return {
+        "churn_hazard_ratios": {
+            "per_field_defect": fx.hr_field_defect,
+            "unresolved_complaint": fx.hr_open_complaint,
+            "slow_complaint_resolution": fx.hr_slow_resolution,
+            "no_customer_involvement_in_design": fx.hr_no_design_involvement,
+            "requirement_missed": fx.hr_requirement_missed,
+            "requirement_surpassed": fx.hr_requirement_surpassed,
+            "segment": fx.hr_segment,
+        },
+        "baseline_hazard": {"weibull_scale_per_month": fx.weibull_scale,
+                            "weibull_shape": fx.weibull_shape},
+        "unit_tqm_practice": {name: round(float(q), 3) for (name, _k, _d), q in
+                              zip(organisation.OPERATING_UNITS, world.units.tqm, strict=True)},
+        "parameters": fx.as_dict(),
+    }
+
+
+def _create_users() -> tuple[dict, dict]:
+    from qualityloop.services.users import add_user
+
+    User = get_user_model()
+    User.objects.filter(username__in=[DEMO_LOGIN[0], VIEWER_LOGIN[0]]).delete()
+    add_user(DEMO_LOGIN[0], "admin", password=DEMO_LOGIN[1])
+    add_user(VIEWER_LOGIN[0], "viewer", password=VIEWER_LOGIN[1])
+    return ({"username": DEMO_LOGIN[0], "password": DEMO_LOGIN[1]},
+            {"username": VIEWER_LOGIN[0], "password": VIEWER_LOGIN[1]})
+
+
+@contextmanager
+def _fast_sqlite():
+    """On SQLite, skip fsync during the bulk load (the load is one transaction anyway)."""
+    if connection.vendor != "sqlite" or connection.in_atomic_block:
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA synchronous=OFF")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA synchronous=NORMAL")

@@ -1,0 +1,138 @@
+"""Bulk loading of demo tables: wipe the record tables, insert columns with raw ``executemany``,
+and give every record of a model with history its initial "+" (created) history row.
+
+Tables are given as columns (``{attname: values}``) with explicit ids, so rows can reference each
+other before anything is written. Fields left out get their model default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from django.apps import apps
+from django.core.management.color import no_style
+from django.db import connection, models
+
+RECORD_APPS = ("organisation", "customers", "quality")
+CHUNK_ROWS = 100_000
+
+Columns = dict[str, Any]
+
+
+def record_models() -> list[type[models.Model]]:
+    """Every model of the record apps, with their history and many-to-many tables."""
+    found = []
+    for label in RECORD_APPS:
+        found.extend(apps.get_app_config(label).get_models(include_auto_created=True))
+    return found
+
+
+def wipe_records() -> None:
+    """Delete every row of the record tables (foreign keys are checked at commit)."""
+    with connection.cursor() as cursor:
+        for model in record_models():
+            cursor.execute(f"DELETE FROM {connection.ops.quote_name(model._meta.db_table)}")
+
+
+def reset_sequences() -> None:
+    """After inserting explicit ids, move the id sequences on (PostgreSQL; no-op on SQLite)."""
+    statements = connection.ops.sequence_reset_sql(no_style(), record_models())
+    with connection.cursor() as cursor:
+        for sql in statements:
+            cursor.execute(sql)
+
+
+def as_list(values: Any, n: int) -> list:
+    """Column values as a plain Python list that any database driver accepts."""
+    if isinstance(values, np.ndarray):
+        if np.issubdtype(values.dtype, np.datetime64):
+            text = np.datetime_as_string(values, unit="D").astype(object)
+            text[np.isnat(values)] = None
+            return text.tolist()
+        return values.tolist()
+    if isinstance(values, list | tuple):
+        return list(values)
+    return [values] * n
+
+
+def _default(field: models.Field) -> Any:
+    if field.has_default():
+        return field.get_default()
+    if field.null:
+        return None
+    if isinstance(field, models.CharField | models.TextField):
+        return ""
+    raise ValueError(f"demo writer: no value for required field {field.name}")
+
+
+def _length(columns: Columns) -> int:
+    for values in columns.values():
+        if isinstance(values, np.ndarray | list | tuple):
+            return len(values)
+    raise ValueError("demo writer: a table needs at least one column of values")
+
+
+def insert_columns(
+    model: type[models.Model], columns: Columns,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Insert one table given as columns; returns the number of rows written."""
+    n = _length(columns)
+    fields = [f for f in model._meta.concrete_fields]
+    values = [as_list(columns[f.attname], n) if f.attname in columns else [_default(f)] * n
+              for f in fields]
+    names = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    marks = ", ".join(["%s"] * len(fields))
+    table = connection.ops.quote_name(model._meta.db_table)
+    sql = f"INSERT INTO {table} ({names}) VALUES ({marks})"
+    with connection.cursor() as cursor:
+        for begin in range(0, n, CHUNK_ROWS):
+            end = min(n, begin + CHUNK_ROWS)
+            cursor.executemany(sql, list(zip(*(v[begin:end] for v in values), strict=True)))
+            if progress:
+                progress(end, n)
+    return n
+
+
+def insert_with_history(
+    model: type[models.Model], columns: Columns, history_offset: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Insert records and, when the model keeps history, one "+" history row per record.
+
+    ``columns`` must hold ``created_at``; it is used as the history date as well.
+    """
+    n = _length(columns)
+    columns.setdefault("updated_at", columns["created_at"])
+    history = getattr(model, "history", None)
+    total = 2 * n if history is not None else n
+
+    def report(done: int, _n: int) -> None:
+        if progress:
+            progress(done, total)
+
+    insert_columns(model, columns, report)
+    if history is not None:
+        past = dict(columns)
+        past.update(history_id=np.arange(history_offset + 1, history_offset + n + 1),
+                    history_date=columns["created_at"], history_type="+",
+                    history_change_reason=None, history_user_id=None)
+        insert_columns(history.model, past, lambda done, _n: report(n + done, n))
+    return n
+
+
+def insert_links(through: type[models.Model], left: str, right: str,
+                 left_ids: Sequence, right_ids: Sequence) -> int:
+    """Fill a many-to-many table from two parallel id columns."""
+    n = len(left_ids)
+    return insert_columns(through, {"id": np.arange(1, n + 1), f"{left}_id": left_ids,
+                                    f"{right}_id": right_ids})
+
+
+def stamp(dates: np.ndarray, hour: int = 9) -> list:
+    """Datetime text (UTC, as Django stores it) at a fixed hour on each date."""
+    text = np.datetime_as_string(dates.astype("datetime64[D]"), unit="D")
+    suffix = f" {hour:02d}:00:00"
+    return [d + suffix for d in text.tolist()]
