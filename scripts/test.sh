@@ -6,7 +6,9 @@
 #   2. lint (ruff) and type-check (mypy),
 #   3. every test on the default embedded SQLite database, slow and browser tests included,
 #   4. the database-sensitive tests again with the Django test database on PostgreSQL.
-# Exits non-zero on the first failure. Python: $VIRTUAL_ENV if active, else ./.venv.
+# Every check runs even when an earlier one failed (one run shows everything); the script exits
+# non-zero if any failed, pytest's "no tests collected" (exit 5) included.
+# Python: $VIRTUAL_ENV if active, else ./.venv.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -18,6 +20,7 @@ POSTGRES_TEST_GLOBS=(
     tests/test_models.py
     tests/test_migrations.py
     tests/test_history.py
+    tests/test_record_writer*.py
     tests/test_import*.py
     tests/test_export*.py
     tests/test_roundtrip*.py
@@ -44,6 +47,20 @@ step() {
 
 step_done() {
     echo "--- done in $((SECONDS - STEP_STARTED)) s"
+}
+
+FAILED=()
+
+# Run a check; on failure remember it and carry on with the next one.
+check() {
+    local name=$1
+    shift
+    local status=0
+    "$@" || status=$?
+    if [[ $status -ne 0 ]]; then
+        echo "!!! $name failed (exit $status)"
+        FAILED+=("$name (exit $status)")
+    fi
 }
 
 postgres_test_files() {
@@ -74,11 +91,13 @@ main() {
     step_done
 
     step "ruff check"
-    "$python" -m ruff check .
+    check "ruff" "$python" -m ruff check .
     step_done
 
     step "mypy"
-    "$python" -m mypy
+    # The django-stubs plugin imports the settings, which create the data folder: keep it out of
+    # the checkout.
+    check "mypy" env QUALITYLOOP_HOME="$(mktemp -d)" "$python" -m mypy
     step_done
 
     # The suite must not touch a user's data folder or database.
@@ -86,7 +105,7 @@ main() {
     export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 
     step "pytest: all tests on SQLite (slow and browser included)"
-    "$python" -m pytest -n 2 -m "" -p no:cacheprovider
+    check "pytest on SQLite" "$python" -m pytest -n 2 -m "" -p no:cacheprovider
     step_done
 
     local files
@@ -96,11 +115,15 @@ main() {
         exit 1
     fi
     step "pytest: database-sensitive tests on PostgreSQL (${files[*]})"
-    QUALITYLOOP_DATABASE_URL="$QUALITYLOOP_TEST_POSTGRES_URL" \
+    check "pytest on PostgreSQL" env QUALITYLOOP_DATABASE_URL="$QUALITYLOOP_TEST_POSTGRES_URL" \
         "$python" -m pytest -n 2 -m "not browser" -p no:cacheprovider "${files[@]}"
     step_done
 
     echo
+    if [[ ${#FAILED[@]} -gt 0 ]]; then
+        echo "FAILED after $SECONDS s: ${FAILED[*]}"
+        exit 1
+    fi
     echo "All checks passed in $SECONDS s."
 }
 
