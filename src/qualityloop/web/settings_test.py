@@ -1,6 +1,13 @@
 """Settings for the test suite: fast password hashing, a throwaway data folder."""
 
-from qualityloop.web.settings import *  # noqa: F403
+import os
+import tempfile
+
+# pytest-django imports settings before any conftest hook runs, so the data folder is chosen
+# here: a run never touches ./qualityloop-data.
+os.environ["QUALITYLOOP_HOME"] = tempfile.mkdtemp(prefix="qualityloop-test-")
+
+from qualityloop.web.settings import *  # noqa: E402, F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {
