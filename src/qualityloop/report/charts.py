@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 PALETTE = ["#1f5f8b", "#e07b39", "#5b9a68", "#b8403a", "#8c6bb1", "#7f7f7f"]
-WIDTH = 420
+WIDTH = 360
 HEIGHT = 200
 
 
@@ -23,7 +23,7 @@ def _theme(chart: alt.Chart) -> alt.Chart:
         chart.properties(width=WIDTH, height=HEIGHT)
         .configure_view(stroke=None)
         .configure_axis(
-            labelFont="sans-serif", titleFont="sans-serif", labelColor="#44505c",
+            labelFont="sans-serif", titleFont="sans-serif", labelColor="#44505c", labelFlush=False,
             titleColor="#44505c", gridColor="#e6eaee", domainColor="#b0b8c0", labelFontSize=11,
             titleFontSize=11,
         )
@@ -33,17 +33,26 @@ def _theme(chart: alt.Chart) -> alt.Chart:
     )
 
 
+def _month_axis() -> alt.X:
+    import altair as alt
+
+    return alt.X("yearmonth(month):T", title=None,
+                 axis=alt.Axis(format="%b %y", labelAngle=0, tickCount=6, grid=False))
+
+
 def customers_chart(frame: pd.DataFrame) -> alt.Chart:
     """Active customers at each month end (line) over customers churned that month (bars)."""
     import altair as alt
 
-    base = alt.Chart(frame).encode(x=alt.X("month:O", title=None, axis=alt.Axis(labelAngle=-45)))
+    base = alt.Chart(frame).encode(x=_month_axis())
     active = base.mark_line(point=True, color=PALETTE[0]).encode(
-        y=alt.Y("active:Q", title="Active customers"),
+        y=alt.Y("active:Q", title="Active customers", scale=alt.Scale(zero=False),
+                axis=alt.Axis(orient="left", titleColor=PALETTE[0], format="~s")),
         tooltip=["month", "active", "acquired", "churned"],
     )
-    churned = base.mark_bar(color=PALETTE[3], opacity=0.55).encode(
-        y=alt.Y("churned:Q", title="Churned in month"),
+    churned = base.mark_bar(color=PALETTE[3], opacity=0.45).encode(
+        y=alt.Y("churned:Q", title="Churned in month",
+                axis=alt.Axis(orient="right", titleColor=PALETTE[3], tickMinStep=1, format="~s")),
     )
     layered = alt.layer(churned, active).resolve_scale(y="independent")
     return _theme(layered.properties(title="Active customers and churn per month"))
@@ -56,7 +65,7 @@ def nonconformance_stage_chart(frame: pd.DataFrame) -> alt.Chart:
     stages = list(dict.fromkeys(frame["stage"])) if len(frame) else []
     chart = alt.Chart(frame).mark_bar().encode(
         x=alt.X("stage:N", title=None, sort=stages, axis=alt.Axis(labelAngle=0)),
-        y=alt.Y("sum(count):Q", title="Nonconformances"),
+        y=alt.Y("sum(count):Q", title="Nonconformances", axis=alt.Axis(tickMinStep=1)),
         color=alt.Color(
             "severity:N", title="Severity",
             scale=alt.Scale(domain=["minor", "major", "critical"],
@@ -74,8 +83,8 @@ def complaints_chart(frame: pd.DataFrame) -> alt.Chart:
     long = frame.melt(id_vars="month", value_vars=["received", "resolved"],
                       var_name="flow", value_name="complaints")
     chart = alt.Chart(long).mark_line(point=True).encode(
-        x=alt.X("month:O", title=None, axis=alt.Axis(labelAngle=-45)),
-        y=alt.Y("complaints:Q", title="Complaints"),
+        x=_month_axis(),
+        y=alt.Y("complaints:Q", title="Complaints", axis=alt.Axis(tickMinStep=1)),
         color=alt.Color("flow:N", title=None,
                         scale=alt.Scale(domain=["received", "resolved"],
                                         range=[PALETTE[1], PALETTE[0]])),

@@ -24,7 +24,7 @@ from qualityloop.services import metrics
 from qualityloop.services.record_kinds import KINDS, Column, RecordKind, get_kind, kind_for_model
 
 PAGE_SIZE = 50
-LIST_COLUMNS = 7
+LIST_COLUMNS = 8
 MANY_SHOWN = 30
 HISTORY_SHOWN = 50
 
@@ -99,16 +99,22 @@ def list_columns(kind: RecordKind) -> list[Column]:
         and c.name != "external_id"
     ]
 
+    first_date = next(
+        (c.name for c in candidates if isinstance(c.field, models.DateField)), None
+    )
+
     def rank(c: Column) -> int:
         if c.name in {"name", "title"}:
             return 0
-        if c.is_reference:
+        if c.name in {"status", "state"}:
             return 1
-        if c.choices:
+        if (c.is_reference and c.required) or c.name == first_date:
             return 2
-        if isinstance(c.field, models.DateField):
+        if c.choices:
             return 3
-        return 4
+        if isinstance(c.field, models.DateField):
+            return 4
+        return 5 if c.is_reference else 6
 
     chosen = sorted(candidates, key=rank)[: LIST_COLUMNS - 1]
     order = {c.name: i for i, c in enumerate(kind.columns)}
@@ -242,8 +248,9 @@ def _related(obj: models.Model) -> list[dict]:
         count = relation.related_model._default_manager.filter(**{field_name: obj}).count()
         if not count:
             continue
+        names = other.model._meta.verbose_name if count == 1 else kind_title(other)
         found.append({
-            "title": kind_title(other), "via": relation.field.verbose_name, "count": count,
+            "title": str(names).lower(), "via": relation.field.verbose_name, "count": count,
             "url": reverse("record-list", args=[other.name]) + "?"
             + urlencode({field_name: obj.external_id}),  # type: ignore[attr-defined]
         })
