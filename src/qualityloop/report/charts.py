@@ -62,6 +62,8 @@ def nonconformance_stage_chart(frame: pd.DataFrame) -> alt.Chart:
     """Nonconformances per lifecycle stage, stacked by severity."""
     import altair as alt
 
+    # Short labels ("Field", not "Field (at the customer)") keep the axis readable.
+    frame = frame.assign(stage=frame["stage"].str.replace(r"\s*\(.*\)", "", regex=True))
     stages = list(dict.fromkeys(frame["stage"])) if len(frame) else []
     chart = alt.Chart(frame).mark_bar().encode(
         x=alt.X("stage:N", title=None, sort=stages, axis=alt.Axis(labelAngle=0)),

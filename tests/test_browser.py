@@ -1,0 +1,191 @@
+"""End to end: the real CLI builds the demo, the real server serves it, Chromium logs in and looks.
+
+Debian's chromium drives the pages through Playwright's sync API; no browser is downloaded.
+The dashboard screenshot is kept in docs/screenshots/dashboard.png for the README.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "screenshots" / "dashboard.png"
+
+
+def _cli() -> list[str]:
+    script = Path(sys.executable).with_name("qualityloop")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("qualityloop")
+    return [found] if found else [sys.executable, "-m", "qualityloop.cli"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for(url: str, seconds: float, server: subprocess.Popen) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the server stopped with exit code {server.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"{url} did not answer within {seconds} s")
+
+
+@pytest.fixture(scope="module")
+def demo_site(tmp_path_factory):
+    """The demo organisation served by ``qualityloop serve``; yields (base url, login)."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    home = tmp_path_factory.mktemp("browser-home")
+    env = {**os.environ, "QUALITYLOOP_HOME": str(home), "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1"}
+    env.pop("DJANGO_SETTINGS_MODULE", None)  # the server runs with its production settings
+    built = subprocess.run(
+        [*_cli(), "demo", "--customers", "300", "--no-serve", "--json"],
+        env=env, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert built.returncode == 0, built.stderr[-3000:]
+    login = json.loads(built.stdout)["login"]
+    port = _free_port()
+    server = subprocess.Popen(
+        [*_cli(), "serve", "--port", str(port)], env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for(base + "/healthz", 60, server)
+        yield base, login
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    yield page
+    context.close()
+
+
+def _log_in(page, base: str, login: dict) -> None:
+    page.goto(base + "/")
+    assert "/login/" in page.url, "an anonymous visitor must be sent to the login page"
+    page.fill("#id_username", login["username"])
+    page.fill("#id_password", login["password"])
+    page.click("button[type=submit]")
+    page.wait_for_url(base + "/")
+
+
+def test_log_in_and_see_the_dashboard(page, demo_site):
+    base, login = demo_site
+    _log_in(page, base, login)
+    assert page.locator("h1").inner_text() == "Dashboard"
+    assert login["username"] in page.locator("[data-testid=username]").inner_text()
+
+    for metric in ("active_customers", "churned_customers", "open_nonconformances",
+                   "open_complaints"):
+        value = page.locator(f'[data-metric="{metric}"] .tile-value')
+        assert value.is_visible()
+        assert re.fullmatch(r"[\d,]+", value.inner_text().strip()), metric
+    assert int(page.locator('[data-metric="active_customers"] .tile-value')
+               .inner_text().replace(",", "")) > 0
+    assert re.fullmatch(r"[\d.]+%", page.locator('[data-metric="retention_rate"] .tile-value')
+                        .inner_text().strip())
+    charts = page.locator("figure.chart svg")
+    assert charts.count() >= 3
+    assert charts.first.is_visible()
+    assert charts.first.bounding_box()["height"] > 100
+
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+
+def test_unit_filter_updates_the_tiles_in_place(page, demo_site):
+    base, login = demo_site
+    _log_in(page, base, login)
+    tile = page.locator('[data-metric="active_customers"] .tile-value')
+    whole = int(tile.inner_text().replace(",", ""))
+    page.evaluate("window.__notReloaded = true")
+    options = page.locator("#unit-select option")
+    unit_value = options.nth(options.count() - 1).get_attribute("value")
+    with page.expect_response(lambda r: "unit=" in r.url):
+        page.select_option("#unit-select", unit_value)
+    page.wait_for_url(re.compile(r"unit="))
+    assert page.evaluate("window.__notReloaded === true"), "the page reloaded instead of HTMX"
+    assert int(tile.inner_text().replace(",", "")) <= whole
+
+
+def test_browse_nonconformances_to_a_record_with_history(page, demo_site):
+    base, login = demo_site
+    _log_in(page, base, login)
+    page.click("nav.mainnav >> text=Nonconformances")
+    page.wait_for_url(base + "/records/nonconformances/")
+    rows = page.locator("table.records tbody tr")
+    assert rows.count() > 0
+    first_link = rows.first.locator("td a").first
+    external_id = first_link.inner_text()
+    first_link.click()
+    page.wait_for_url(re.compile(r"/records/nonconformances/.+/$"))
+    assert external_id in page.locator("h1").inner_text()
+    assert page.locator("#history").is_visible()
+    assert page.locator("dl.fields").is_visible()
+
+
+def test_live_search_filters_the_customer_list(page, demo_site):
+    base, login = demo_site
+    _log_in(page, base, login)
+    page.goto(base + "/records/customers/")
+    count_text = page.locator("p.count").inner_text()
+    total = int(re.match(r"[\d,]+", count_text).group().replace(",", ""))
+    name = page.locator("table.records tbody tr").first.locator("td").nth(1).inner_text()
+    with page.expect_response(lambda r: "q=" in r.url):
+        page.fill("#record-search", name)
+    page.wait_for_function(
+        "total => !document.querySelector('p.count').innerText.startsWith(String(total))",
+        arg=f"{total:,}",
+    )
+    narrowed = int(re.match(r"[\d,]+", page.locator("p.count").inner_text()).group()
+                   .replace(",", ""))
+    assert 1 <= narrowed < total
+    assert name in page.locator("table.records").inner_text()
