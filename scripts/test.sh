@@ -97,11 +97,17 @@ main() {
     step "mypy"
     # The django-stubs plugin imports the settings, which create the data folder: keep it out of
     # the checkout.
-    check "mypy" env QUALITYLOOP_HOME="$(mktemp -d)" "$python" -m mypy
+    local mypy_home
+    mypy_home=$(mktemp -d)
+    check "mypy" env QUALITYLOOP_HOME="$mypy_home" "$python" -m mypy
+    rm -rf "$mypy_home"
     step_done
 
-    # The suite must not touch a user's data folder or database.
-    unset QUALITYLOOP_DATABASE_URL QUALITYLOOP_HOME
+    # The suite must not touch a user's data folder or database (nor create ./qualityloop-data:
+    # pytest-django reads the settings before tests/conftest.py can choose a folder).
+    unset QUALITYLOOP_DATABASE_URL
+    QUALITYLOOP_HOME=$(mktemp -d /tmp/qualityloop-test-home.XXXXXX)
+    export QUALITYLOOP_HOME
     export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 
     step "pytest: all tests on SQLite (slow and browser included)"
@@ -119,6 +125,7 @@ main() {
         "$python" -m pytest -n 2 -m "not browser" -p no:cacheprovider "${files[@]}"
     step_done
 
+    rm -rf "$QUALITYLOOP_HOME"
     echo
     if [[ ${#FAILED[@]} -gt 0 ]]; then
         echo "FAILED after $SECONDS s: ${FAILED[*]}"
