@@ -8,6 +8,7 @@ other before anything is written. Fields left out get their model default.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,7 @@ from django.db import connection, models
 
 RECORD_APPS = ("organisation", "customers", "quality")
 CHUNK_ROWS = 100_000
+REBUILD_INDEXES_FROM_ROWS = 50_000  # bigger loads drop secondary indexes and build them after
 
 Columns = dict[str, Any]
 
@@ -87,13 +89,32 @@ def insert_columns(
     marks = ", ".join(["%s"] * len(fields))
     table = connection.ops.quote_name(model._meta.db_table)
     sql = f"INSERT INTO {table} ({names}) VALUES ({marks})"
-    with connection.cursor() as cursor:
+    if progress:
+        progress(0, n)
+    with connection.cursor() as cursor, _indexes_built_after(cursor, model, n):
         for begin in range(0, n, CHUNK_ROWS):
             end = min(n, begin + CHUNK_ROWS)
             cursor.executemany(sql, list(zip(*(v[begin:end] for v in values), strict=True)))
             if progress:
                 progress(end, n)
     return n
+
+
+@contextmanager
+def _indexes_built_after(cursor, model: type[models.Model], n_rows: int):
+    """On SQLite, building an index once after a big load is about twice as fast as keeping it
+    up to date row by row (the unique and primary-key indexes stay: they cannot be dropped)."""
+    if connection.vendor != "sqlite" or n_rows < REBUILD_INDEXES_FROM_ROWS:
+        yield
+        return
+    cursor.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = %s "
+                   "AND sql IS NOT NULL", [model._meta.db_table])
+    indexes = cursor.fetchall()
+    for name, _sql in indexes:
+        cursor.execute(f"DROP INDEX {connection.ops.quote_name(name)}")
+    yield
+    for _name, sql in indexes:
+        cursor.execute(sql)
 
 
 def insert_with_history(
