@@ -456,3 +456,23 @@ def test_cli_in_a_real_process_never_shows_a_traceback(tmp_path):
     assert result.returncode == 1
     assert "units.csv: not UTF-8 text" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+@pytest.mark.slow
+def test_a_200k_row_orders_file_imports_well_under_a_minute(tmp_path):
+    import time
+
+    load_fixtures()
+    customers = ["007", "C-2", "C-3"]
+    lines = [[f"B-{i:06d}", customers[i % 3], f"2023-{i % 12 + 1:02d}-{i % 28 + 1:02d}",
+              f"{i % 5000 + 0.99:.2f}"] for i in range(200_000)]
+    path = write_csv(tmp_path / "orders.csv", ["external_id", "customer", "ordered_on", "amount"],
+                     *lines)
+    started = time.perf_counter()
+    report = import_file("orders", path)
+    seconds = time.perf_counter() - started
+    assert report.created == 200_000
+    assert seconds < 45, f"import took {seconds:.1f} s"
+    started = time.perf_counter()
+    assert import_file("orders", path).unchanged == 200_000
+    assert time.perf_counter() - started < 45
