@@ -171,7 +171,12 @@ def _choice_filters(kind: RecordKind, params) -> list[dict]:
 
 
 def _ordering(kind: RecordKind) -> list[str]:
-    return [*(kind.model._meta.ordering or ["-pk"]), "pk"]
+    """The model's ordering plus the primary key, in the same direction as the last key so that
+    a single-column index (on order dates, say) still serves the sort of millions of rows."""
+    ordering = list(kind.model._meta.ordering or ["-pk"])
+    if ordering[-1].lstrip("-") in {"pk", "id"}:
+        return ordering
+    return [*ordering, "-pk" if ordering[-1].startswith("-") else "pk"]
 
 
 @login_required
