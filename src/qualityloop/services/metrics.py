@@ -327,8 +327,9 @@ def _daily_counts(qs: QuerySet, date_field: str) -> pd.Series:
 
 
 def _per_month(daily: pd.Series, month_ends: pd.DatetimeIndex) -> list[int]:
-    months = daily.index.to_period("M") if len(daily) else pd.PeriodIndex([], freq="M")
-    by_month = daily.groupby(months).sum() if len(daily) else pd.Series(dtype="int64")
+    if not len(daily):
+        return [0] * len(month_ends)
+    by_month = daily.groupby(pd.DatetimeIndex(daily.index).to_period("M")).sum()
     return [int(by_month.get(m.to_period("M"), 0)) for m in month_ends]
 
 

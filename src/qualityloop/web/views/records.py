@@ -173,7 +173,7 @@ def _choice_filters(kind: RecordKind, params) -> list[dict]:
 def _ordering(kind: RecordKind) -> list[str]:
     """The model's ordering plus the primary key, in the same direction as the last key so that
     a single-column index (on order dates, say) still serves the sort of millions of rows."""
-    ordering = list(kind.model._meta.ordering or ["-pk"])
+    ordering = [str(key) for key in kind.model._meta.ordering or ["-pk"]]
     if ordering[-1].lstrip("-") in {"pk", "id"}:
         return ordering
     return [*ordering, "-pk" if ordering[-1].startswith("-") else "pk"]
@@ -199,7 +199,7 @@ def record_list(request: HttpRequest, kind_name: str) -> HttpResponse:
         {"url": record_url(obj), "cells": [cell(obj, c) for c in columns]}
         for obj in page.object_list
     ]
-    keep = {k: v for k, v in request.GET.items() if k != "page"}
+    keep = {k: str(v) for k, v in request.GET.items() if k != "page"}
     context = {
         "kind": kind, "title": kind_title(kind), "columns": columns, "rows": rows, "page": page,
         "query": query, "choice_filters": _choice_filters(kind, request.GET),
@@ -262,7 +262,7 @@ def _related(obj: models.Model) -> list[dict]:
     return found
 
 
-def _value_text(field: models.Field, value: Any) -> str:
+def _value_text(field: Any, value: Any) -> str:
     """A historical value as text; foreign keys are stored as ids and shown as the record."""
     if value is None or value == "":
         return "–"
@@ -279,7 +279,7 @@ def history_entries(obj: models.Model) -> list[dict]:
     if not hasattr(obj, "history"):
         return []
     versions = list(obj.history.select_related("history_user")[: HISTORY_SHOWN + 1])
-    entries = []
+    entries: list[dict[str, Any]] = []
     for newer, older in zip(versions, [*versions[1:], None], strict=False):
         if len(entries) == HISTORY_SHOWN:
             break
