@@ -7,6 +7,7 @@ writer bulk-loads them in one transaction. See ``docs/demo-model.md`` for the eq
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -99,7 +100,7 @@ def generate_demo(
     loader.progress("Simulating customers", 1, 1)
     cal = Calendar(as_of or dt.date.today())
     rng = np.random.default_rng([seed, 1])
-    with _fast_sqlite(), transaction.atomic():
+    with _no_gc(), _fast_sqlite(), transaction.atomic():
         loader.progress("Clearing old records", 0, 1)
         wipe_records()
         loader.progress("Clearing old records", 1, 1)
@@ -184,6 +185,19 @@ def _create_users() -> tuple[dict, dict]:
     add_user(VIEWER_LOGIN[0], "viewer", password=VIEWER_LOGIN[1])
     return ({"username": DEMO_LOGIN[0], "password": DEMO_LOGIN[1]},
             {"username": VIEWER_LOGIN[0], "password": VIEWER_LOGIN[1]})
+
+
+@contextmanager
+def _no_gc():
+    """The load allocates millions of short-lived tuples and nothing cyclic; the cyclic garbage
+    collector would only rescan them again and again."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 @contextmanager

@@ -19,7 +19,7 @@ from qualityloop.services.demo.causal_model import (
     logistic,
 )
 from qualityloop.services.demo.organisation import Organisation
-from qualityloop.services.demo.writer import stamp
+from qualityloop.services.demo.writer import numbered, stamp
 
 FAMILIES = ("Servo drive", "Planetary gearbox", "Servo motor", "Helical gearbox",
             "Rotary encoder", "Linear sensor", "Absolute encoder", "Motion controller")
@@ -129,7 +129,7 @@ def _requirement_measurements(rng, write, cal: Calendar, checks, requirement_of,
     dates = np.concatenate([seg_dates, key_dates])
     n = len(dates)
     write(cm.RequirementMeasurement, {
-        "id": np.arange(1, n + 1), "external_id": [f"RM-{i:07d}" for i in range(1, n + 1)],
+        "id": np.arange(1, n + 1), "external_id": numbered("RM-", 7, n),
         "requirement_id": np.concatenate([seg_req, requirement_of[checks["customer"].astype(int)]]),
         "customer_id": [None] * len(seg_dates) + (checks["customer"].astype(int) + 1).tolist(),
         "measured_on": dates, "value": np.concatenate([seg_values, key_values]),
@@ -143,7 +143,7 @@ def build_orders(write, cal: Calendar, world: World) -> None:
     dates = cal.dates(o["time"])
     products = np.array(product_names(), dtype=object)[o["product"].astype(int)]
     write(cm.Order, {
-        "id": np.arange(1, n + 1), "external_id": [f"ORD-{i:08d}" for i in range(1, n + 1)],
+        "id": np.arange(1, n + 1), "external_id": numbered("ORD-", 8, n),
         "customer_id": o["customer"].astype(np.int64) + 1, "ordered_on": dates,
         "amount": o["amount"], "currency": "EUR", "product": products,
         "created_at": stamp(dates, hour=12),
@@ -158,7 +158,7 @@ def build_feedback(write, cal: Calendar, world: World) -> None:
     comment = np.select([nps <= 4, nps >= 9],
                         ["Quality problems keep coming back.", "Reliable partner."], "")
     write(cm.FeedbackResponse, {
-        "id": np.arange(1, n + 1), "external_id": [f"FB-{i:07d}" for i in range(1, n + 1)],
+        "id": np.arange(1, n + 1), "external_id": numbered("FB-", 7, n),
         "customer_id": f["customer"].astype(np.int64) + 1, "responded_on": dates,
         "channel": "survey", "nps": nps, "csat": f["csat"].astype(int),
         "ces": f["ces"].astype(int), "comment": comment, "created_at": stamp(dates),

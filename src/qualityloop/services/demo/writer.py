@@ -35,7 +35,9 @@ def wipe_records() -> None:
     """Delete every row of the record tables (foreign keys are checked at commit)."""
     with connection.cursor() as cursor:
         for model in record_models():
-            cursor.execute(f"DELETE FROM {connection.ops.quote_name(model._meta.db_table)}")
+            table = model._meta.db_table
+            with _indexes_built_after(cursor, table):
+                cursor.execute(f"DELETE FROM {connection.ops.quote_name(table)}")
 
 
 def reset_sequences() -> None:
@@ -44,6 +46,33 @@ def reset_sequences() -> None:
     with connection.cursor() as cursor:
         for sql in statements:
             cursor.execute(sql)
+
+
+class Lazy:
+    """A column made chunk by chunk, so millions of Python strings never sit in memory at once."""
+
+    def __init__(self, n: int, make: Callable[[int, int], list]) -> None:
+        self.n, self.make = n, make
+
+    def __len__(self) -> int:
+        return self.n
+
+
+def numbered(prefix: str, width: int, n: int) -> Lazy:
+    """External ids ``prefix000001`` ... for rows 1..n."""
+    return Lazy(n, lambda begin, end: [f"{prefix}{i:0{width}d}" for i in range(begin + 1, end + 1)])
+
+
+def stamp(dates: np.ndarray, hour: int = 9) -> Lazy:
+    """Datetime text (UTC, as Django stores it) at a fixed hour on each date."""
+    days = np.asarray(dates).astype("datetime64[D]")
+    suffix = f" {hour:02d}:00:00"
+
+    def make(begin: int, end: int) -> list:
+        text = np.datetime_as_string(days[begin:end], unit="D").tolist()
+        return [d + suffix for d in text]
+
+    return Lazy(len(days), make)
 
 
 def as_list(values: Any, n: int) -> list:
@@ -59,6 +88,14 @@ def as_list(values: Any, n: int) -> list:
     return [values] * n
 
 
+def _chunk(values: Any, begin: int, end: int) -> list:
+    if isinstance(values, Lazy):
+        return values.make(begin, end)
+    if isinstance(values, np.ndarray | list | tuple):
+        return as_list(values[begin:end], end - begin)
+    return [values] * (end - begin)
+
+
 def _default(field: models.Field) -> Any:
     if field.has_default():
         return field.get_default()
@@ -71,7 +108,7 @@ def _default(field: models.Field) -> Any:
 
 def _length(columns: Columns) -> int:
     for values in columns.values():
-        if isinstance(values, np.ndarray | list | tuple):
+        if isinstance(values, np.ndarray | list | tuple | Lazy):
             return len(values)
     raise ValueError("demo writer: a table needs at least one column of values")
 
@@ -82,33 +119,35 @@ def insert_columns(
 ) -> int:
     """Insert one table given as columns; returns the number of rows written."""
     n = _length(columns)
-    fields = [f for f in model._meta.concrete_fields]
-    values = [as_list(columns[f.attname], n) if f.attname in columns else [_default(f)] * n
-              for f in fields]
+    fields = list(model._meta.concrete_fields)
+    sources = [columns[f.attname] if f.attname in columns else _default(f) for f in fields]
     names = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     marks = ", ".join(["%s"] * len(fields))
     table = connection.ops.quote_name(model._meta.db_table)
     sql = f"INSERT INTO {table} ({names}) VALUES ({marks})"
     if progress:
         progress(0, n)
-    with connection.cursor() as cursor, _indexes_built_after(cursor, model, n):
+    big = n >= REBUILD_INDEXES_FROM_ROWS
+    with connection.cursor() as cursor, _indexes_built_after(cursor, model._meta.db_table, big):
         for begin in range(0, n, CHUNK_ROWS):
             end = min(n, begin + CHUNK_ROWS)
-            cursor.executemany(sql, list(zip(*(v[begin:end] for v in values), strict=True)))
+            chunk = [_chunk(source, begin, end) for source in sources]
+            cursor.executemany(sql, list(zip(*chunk, strict=True)))
             if progress:
                 progress(end, n)
     return n
 
 
 @contextmanager
-def _indexes_built_after(cursor, model: type[models.Model], n_rows: int):
-    """On SQLite, building an index once after a big load is about twice as fast as keeping it
-    up to date row by row (the unique and primary-key indexes stay: they cannot be dropped)."""
-    if connection.vendor != "sqlite" or n_rows < REBUILD_INDEXES_FROM_ROWS:
+def _indexes_built_after(cursor, table: str, enabled: bool = True):
+    """On SQLite, building an index once after a big load (or a big delete) is several times
+    faster than keeping it up to date row by row (the unique and primary-key indexes stay: they
+    cannot be dropped)."""
+    if connection.vendor != "sqlite" or not enabled:
         yield
         return
     cursor.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = %s "
-                   "AND sql IS NOT NULL", [model._meta.db_table])
+                   "AND sql IS NOT NULL", [table])
     indexes = cursor.fetchall()
     for name, _sql in indexes:
         cursor.execute(f"DROP INDEX {connection.ops.quote_name(name)}")
@@ -150,10 +189,3 @@ def insert_links(through: type[models.Model], left: str, right: str,
     n = len(left_ids)
     return insert_columns(through, {"id": np.arange(1, n + 1), f"{left}_id": left_ids,
                                     f"{right}_id": right_ids})
-
-
-def stamp(dates: np.ndarray, hour: int = 9) -> list:
-    """Datetime text (UTC, as Django stores it) at a fixed hour on each date."""
-    text = np.datetime_as_string(dates.astype("datetime64[D]"), unit="D")
-    suffix = f" {hour:02d}:00:00"
-    return [d + suffix for d in text.tolist()]
