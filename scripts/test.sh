@@ -120,9 +120,10 @@ main() {
         echo "No database-sensitive test files found for the PostgreSQL run." >&2
         exit 1
     fi
+    # Speed budgets (slow tests) are promises about the embedded default, checked above.
     step "pytest: database-sensitive tests on PostgreSQL (${files[*]})"
     check "pytest on PostgreSQL" env QUALITYLOOP_DATABASE_URL="$QUALITYLOOP_TEST_POSTGRES_URL" \
-        "$python" -m pytest -n 2 -m "not browser" -p no:cacheprovider "${files[@]}"
+        "$python" -m pytest -n 2 -m "not browser and not slow" -p no:cacheprovider "${files[@]}"
     step_done
 
     rm -rf "$QUALITYLOOP_HOME"
