@@ -24,7 +24,7 @@ install_system_packages() {
     if [[ " ${missing[*]} " == *" postgresql "* ]]; then
         # Only the server binaries are wanted: the tests start their own throwaway cluster.
         mkdir -p /etc/postgresql-common/createcluster.d
-        echo "create_main_cluster = false" \
+        echo "create_main_cluster = off" \
             >/etc/postgresql-common/createcluster.d/qualityloop-no-main-cluster.conf
     fi
     export DEBIAN_FRONTEND=noninteractive
