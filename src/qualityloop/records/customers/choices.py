@@ -1,5 +1,7 @@
 from django.db import models
 
+from qualityloop.records.choices import Severity  # noqa: F401  (re-exported)
+
 
 class Segment(models.TextChoices):
     ENTERPRISE = "enterprise", "Enterprise"
@@ -36,11 +38,6 @@ class Channel(models.TextChoices):
     IN_PERSON = "in_person", "In person"
     SURVEY = "survey", "Survey"
 
-
-class Severity(models.TextChoices):
-    MINOR = "minor", "Minor"
-    MAJOR = "major", "Major"
-    CRITICAL = "critical", "Critical"
 
 
 class ComplaintStatus(models.TextChoices):

@@ -1,5 +1,7 @@
 from django.db import models
 
+from qualityloop.records.choices import Severity  # noqa: F401  (re-exported)
+
 
 class DocumentStatus(models.TextChoices):
     DRAFT = "draft", "Draft"
@@ -43,11 +45,6 @@ class LifecycleStage(models.TextChoices):
     DELIVERY = "delivery", "Delivery"
     FIELD = "field", "Field (at the customer)"
 
-
-class Severity(models.TextChoices):
-    MINOR = "minor", "Minor"
-    MAJOR = "major", "Major"
-    CRITICAL = "critical", "Critical"
 
 
 class CauseCategory(models.TextChoices):
