@@ -98,13 +98,14 @@ def generate_demo(
     loader.progress("Simulating customers", 0, 1)
     world = simulate(n_customers, seed)
     loader.progress("Simulating customers", 1, 1)
-    cal = Calendar(as_of or dt.date.today())
+    today = as_of or dt.date.today()
+    cal = Calendar(today)
     rng = np.random.default_rng([seed, 1])
     with _no_gc(), _fast_sqlite(), transaction.atomic():
         loader.progress("Clearing old records", 0, 1)
         wipe_records()
         loader.progress("Clearing old records", 1, 1)
-        _build_all(rng, loader, cal, world)
+        _build_all(rng, loader, cal, world, np.datetime64(today, "D"))
         reset_sequences()
     login = _create_users()
     return DemoSummary(counts=_kind_counts(loader.counts), seconds=time.perf_counter() - started,
@@ -112,7 +113,7 @@ def generate_demo(
                        viewer_login=login[1])
 
 
-def _build_all(rng, loader: _Loader, cal: Calendar, world: World) -> None:
+def _build_all(rng, loader: _Loader, cal: Calendar, world: World, today: np.datetime64) -> None:
     write, link = loader.write, loader.link
     founded = cal.start - 5 * 365
     org = organisation.build_people(rng, write, founded)
@@ -129,7 +130,8 @@ def _build_all(rng, loader: _Loader, cal: Calendar, world: World) -> None:
     customer_side.build_design(rng, write, link, cal, org, world, ncs)
     customer_side.add_internal_ncs(rng, world, org, ncs)
     customer_side.add_field_ncs(rng, world, org, ncs, kept)
-    ncs_by_unit = customer_side.write_nonconformances(rng, write, link, cal, org, world, ncs)
+    ncs_by_unit = customer_side.write_nonconformances(rng, write, link, cal, org, world, ncs,
+                                                       today)
     organisation.build_change_requests(rng, write, link, cal, org, ncs_by_unit)
     organisation.build_management_reviews(write, link, cal, org, _review_inputs(cal, world))
 

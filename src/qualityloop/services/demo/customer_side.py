@@ -410,8 +410,13 @@ def _first_complaint(world, nc_of_event, complaint_keep, n) -> np.ndarray:
 
 
 def write_nonconformances(rng, write, link, cal: Calendar, org: Organisation, world: World,
-                          ncs: Nonconformances) -> dict[int, list[int]]:
-    """Write the nonconformances and their actions; returns NC ids by unit id."""
+                          ncs: Nonconformances, today: np.datetime64) -> dict[int, list[int]]:
+    """Write the nonconformances and their actions; returns NC ids by unit id.
+
+    NCs are detected up to the end of the simulated window; work on their actions (completion,
+    effectiveness checks, follow-ups, closing) is recorded up to ``today``, the demo's as-of
+    date, because the dashboard judges overdue actions against that day.
+    """
     r = ncs.rows
     n = len(ncs)
     month = np.array(r["month"], dtype=float)
@@ -422,8 +427,8 @@ def write_nonconformances(rng, write, link, cal: Calendar, org: Organisation, wo
         sel = stage == name
         cause[sel] = rng.choice(CAUSES, int(sel.sum()), p=mix)
     unit_ids = np.array(r["org_unit_id"], dtype=int)
-    status, closed_on = _write_actions(rng, write, cal, org, world, unit_ids, detected,
-                                       np.array(r["severity"]), stage, month)
+    status, closed_on = _write_actions(rng, write, org, world, unit_ids, detected,
+                                       np.array(r["severity"]), stage, month, today)
     write(qm.Nonconformance, {
         "id": np.arange(1, n + 1), "external_id": [f"NC-{i:06d}" for i in range(1, n + 1)],
         "title": r["title"], "org_unit_id": unit_ids, "detected_on": detected,
@@ -444,54 +449,116 @@ def write_nonconformances(rng, write, link, cal: Calendar, org: Organisation, wo
     return by_unit
 
 
-def _write_actions(rng, write, cal, org, world, unit_ids, detected, severity, stage, month):
+# Days from raising an action to its due date, and from completion to the effectiveness check.
+# A correction (rework, replacement, containment) is quick and soon shown to work or not; a
+# corrective action on the root cause needs months without recurrence before it is judged.
+DUE_DAYS = {"corrective": (20, 61), "correction": (3, 15)}
+CHECK_DAYS = {"corrective": (30, 61), "correction": (14, 31)}
+FOLLOW_UP_DUE_DAYS = (30, 61)  # a follow-up action is due 30-60 days after the failed check
+EPOCH = np.datetime64("1900-01-01")
+
+
+def _write_actions(rng, write, org, world, unit_ids, detected, severity, stage, month, today):
     """One corrective action per NC (a correction for minor ones), plus a containment correction
-    for field NCs; on-time and effective shares follow the unit's TQM practice."""
-    fx = world.effects
+    for field NCs; on-time and effective shares follow the unit's TQM practice. An action found
+    ineffective gets a follow-up corrective action raised on the day of the failed check, until
+    one is verified effective or the work reaches ``today``. Returns the NCs' status and
+    closing date."""
     n = len(unit_ids)
     tqm_by_id = dict(zip(org.unit_ids.tolist(), world.units.tqm.tolist(), strict=True))
+    tqm_of_nc = np.array([tqm_by_id[u] for u in unit_ids.tolist()])
     corrective = (severity != "minor") | (rng.random(n) < 0.4)
     nc = np.concatenate([np.arange(n), np.flatnonzero(stage == "field")])
     kind = np.concatenate([np.where(corrective, "corrective", "correction"),
                            np.full(int((stage == "field").sum()), "correction")])
+    raised = detected[nc]
+    due = plus_days(raised, _days_by_kind(rng, kind, DUE_DAYS))
+    rounds = [_work_on_actions(rng, world.effects, tqm_of_nc[nc], nc, kind, raised, due, today)]
+    rounds[0]["follows"] = np.zeros(len(nc), dtype=np.int64)
+    first_id = 1
+    while True:
+        last = rounds[-1]
+        failed = np.flatnonzero(last["status"] == "ineffective")
+        if not len(failed):
+            break
+        nc_next, raised = last["nc"][failed], last["checked"][failed]
+        due = plus_days(raised, rng.integers(*FOLLOW_UP_DUE_DAYS, len(failed)))
+        follow = _work_on_actions(rng, world.effects, tqm_of_nc[nc_next], nc_next,
+                                  np.full(len(failed), "corrective"), raised, due, today)
+        follow["follows"] = first_id + failed
+        first_id += len(last["nc"])
+        rounds.append(follow)
+    actions = {key: np.concatenate([r[key] for r in rounds]) for key in rounds[0]}
+    _write_action_rows(write, org, unit_ids, actions)
+    return _nc_status(n, actions, month)
+
+
+def _days_by_kind(rng, kind: np.ndarray, ranges: dict[str, tuple[int, int]]) -> np.ndarray:
+    corrective = kind == "corrective"
+    n = len(kind)
+    return np.where(corrective, rng.integers(*ranges["corrective"], n),
+                    rng.integers(*ranges["correction"], n))
+
+
+def _work_on_actions(rng, fx, tqm, nc, kind, raised, due, today) -> dict[str, np.ndarray]:
+    """Completion, effectiveness check and status of actions raised on ``raised``, as of
+    ``today``."""
     m = len(nc)
-    tqm = np.array([tqm_by_id[u] for u in unit_ids.tolist()])[nc]
-    today = cal.today
-    due = plus_days(detected[nc], rng.integers(20, 60, m))
     on_time = rng.random(m) < logistic(fx.capa_on_time[0] + fx.capa_on_time[1] * tqm)
     completed = plus_days(due, np.where(on_time, -rng.integers(0, 10, m), rng.integers(5, 60, m)))
-    completed = np.maximum(completed, detected[nc])
+    completed = np.maximum(completed, raised)
     is_done = completed < today
-    checked = plus_days(completed, rng.integers(45, 90, m))
+    checked = plus_days(completed, _days_by_kind(rng, kind, CHECK_DAYS))
     is_checked = is_done & (checked < today)
     effective = rng.random(m) < logistic(fx.capa_effective[0] + fx.capa_effective[1] * tqm)
-    nat = np.datetime64("NaT")
     status = np.select([is_checked & effective, is_checked, is_done, due - 30 < today],
                        ["effective", "ineffective", "done", "in_progress"], "planned")
-    owners = [org.people_in[u][2 % len(org.people_in[u])] for u in unit_ids[nc].tolist()]
+    nat = np.datetime64("NaT")
+    return {"nc": nc, "kind": kind, "raised": raised, "due": due, "status": status,
+            "completed": np.where(is_done, completed, nat),
+            "checked": np.where(is_checked, checked, nat)}
+
+
+def _write_action_rows(write, org, unit_ids, actions) -> None:
+    m = len(actions["nc"])
+    kind, follows, status = actions["kind"], actions["follows"], actions["status"]
+    description = np.where(kind == "corrective", "Remove the root cause and update the control "
+                           "plan.", "Rework or replace the affected units.").astype(object)
+    for i in np.flatnonzero(follows).tolist():
+        description[i] = (f"Follow-up to CAPA-{follows[i]:06d}, found ineffective: repeat the "
+                          "root cause analysis and strengthen the action.")
+    is_checked = ~np.isnat(actions["checked"])
+    owners = [org.people_in[u][2 % len(org.people_in[u])] for u in unit_ids[actions["nc"]].tolist()]
     write(qm.CorrectiveAction, {
         "id": np.arange(1, m + 1), "external_id": [f"CAPA-{i:06d}" for i in range(1, m + 1)],
-        "nonconformance_id": nc + 1, "kind": kind,
-        "description": np.where(kind == "corrective", "Remove the root cause and update the "
-                                "control plan.", "Rework or replace the affected units."),
-        "owner_id": owners, "due_on": due, "completed_on": np.where(is_done, completed, nat),
+        "nonconformance_id": actions["nc"] + 1, "kind": kind, "description": description,
+        "owner_id": owners, "due_on": actions["due"], "completed_on": actions["completed"],
         "status": status,
-        "effectiveness_criteria": "No recurrence within 90 days of completion.",
-        "effectiveness_checked_on": np.where(is_checked, checked, nat),
-        "effectiveness_result": np.select([is_checked & effective, is_checked],
-                                          ["No recurrence found.", "The problem recurred."], ""),
+        "effectiveness_criteria": np.where(
+            kind == "corrective", "No recurrence between completion and the check.",
+            "The reworked or replaced units work as specified."),
+        "effectiveness_checked_on": actions["checked"],
+        "effectiveness_result": np.select(
+            [status == "effective", status == "ineffective"],
+            ["No recurrence found.", "The problem recurred; a follow-up action was raised."], ""),
         "verified_by_id": [org.quality_director if x else None for x in is_checked.tolist()],
-        "created_at": stamp(detected[nc]),
+        "created_at": stamp(actions["raised"]),
     }, "Nonconformances")
-    # An NC is closed when every action was verified effective; otherwise it is still being
-    # worked on (actions open) or verified (actions done).
-    all_effective = np.ones(n, bool)
-    np.logical_and.at(all_effective, nc, status == "effective")
+
+
+def _nc_status(n, actions, month) -> tuple[np.ndarray, np.ndarray]:
+    """An NC closes on its last effectiveness check once every action has a verdict: each
+    ineffective action has a follow-up, so every chain then ends in an effective one. Until then
+    it is worked on (actions open) or verified (actions done, checks pending)."""
+    nc, status = actions["nc"], actions["status"]
+    all_judged = np.ones(n, bool)
+    np.logical_and.at(all_judged, nc, np.isin(status, ["effective", "ineffective"]))
     all_done = np.ones(n, bool)
-    np.logical_and.at(all_done, nc, is_done)
-    last_check = np.full(n, np.datetime64("1900-01-01"), dtype="datetime64[D]")
-    np.maximum.at(last_check, nc, np.where(is_checked, checked, np.datetime64("1900-01-01")))
+    np.logical_and.at(all_done, nc, np.isin(status, ["done", "effective", "ineffective"]))
+    last_check = np.full(n, EPOCH, dtype="datetime64[D]")
+    checked = actions["checked"]
+    np.maximum.at(last_check, nc, np.where(np.isnat(checked), EPOCH, checked))
     young = (N_MONTHS - month) < 0.3
-    nc_status = np.select([all_effective, all_done, young], ["closed", "verification", "open"],
+    nc_status = np.select([all_judged, all_done, young], ["closed", "verification", "open"],
                           "action")
-    return nc_status, np.where(all_effective, last_check, nat)
+    return nc_status, np.where(all_judged, last_check, np.datetime64("NaT"))

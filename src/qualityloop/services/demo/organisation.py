@@ -49,6 +49,7 @@ class Organisation:
     quality_people: list[int] = field(default_factory=list)
     ceo: int = 0
     quality_director: int = 0
+    # (unit id, calendar year) -> that year's objective ids of the unit
     objectives_of_unit_year: dict[tuple[int, int], list[int]] = field(default_factory=dict)
 
 
@@ -147,48 +148,54 @@ OBJECTIVE_KPIS = (
 )
 
 
+OBJECTIVE_YEARS = 5  # the current calendar year and the four before it
+
+
+@dataclass(frozen=True)
+class ObjectiveYear:
+    """A calendar year of objectives: Jan-Dec, measured monthly up to the last full month."""
+
+    year: int
+    january: int  # window month of its January (simulation time)
+    measured: int  # months with a measurement: 12 for past years, the full months so far now
+    current: bool
+
+
+def objective_years(cal: Calendar) -> list[ObjectiveYear]:
+    """The current calendar year (the year of the demo's today) and the four before it.
+
+    The window starts in the current month five years back, so the four past years lie in it
+    whole and the current year has one measurement per full month so far (none in January).
+    """
+    this_year = cal.end_month.astype("datetime64[Y]")
+    months_so_far = int((cal.end_month - this_year.astype("datetime64[M]")).astype(int))
+    first = int(this_year.astype(int)) + 1970 - (OBJECTIVE_YEARS - 1)
+    years = []
+    for year in range(first, first + OBJECTIVE_YEARS):
+        january = int((np.datetime64(f"{year}-01", "M") - cal.start_month).astype(int))
+        current = year == first + OBJECTIVE_YEARS - 1
+        years.append(ObjectiveYear(year, january, months_so_far if current else 12, current))
+    return years
+
+
 def build_objectives(rng, write: Write, cal: Calendar, org: Organisation, world: World) -> None:
-    """Yearly objectives set by top management and cascaded to every operating unit; unit
-    measurements are on track with probability logistic(a + b * TQM)."""
-    a, b = world.effects.objective_on_track
-    tqm = world.units.tqm
+    """Calendar-year objectives set by top management and cascaded to every operating unit; unit
+    measurements are on track with probability logistic(a + b * TQM). Past years are achieved
+    or missed by their December measurement; this year's are active and due on 31 December."""
     objectives: dict[str, list] = {k: [] for k in (
         "id", "external_id", "title", "kpi", "unit_of_measure", "direction", "target", "baseline",
         "parent_id", "org_unit_id", "owner_id", "strategy_id", "start_on", "due_on", "state",
         "resources", "budget")}
     measures: dict[str, list] = {k: [] for k in ("objective_id", "measured_on", "value")}
-    years = range(N_MONTHS // 12)
-    for year in years:
-        start, due = cal.month_start(12 * year), cal.month_start(12 * year + 12) - 1
-        for title, kpi, uom, direction, target, scale, strategy in OBJECTIVE_KPIS:
-            sign = -1 if direction == "decrease" else 1
-            parent = len(objectives["id"]) + 1
-            _objective(objectives, parent, f"{title} ({_year(cal, year)})", kpi, uom, direction,
-                       target, target - sign * scale, None, UNIT_ID_COMPANY, org.ceo, strategy,
-                       start, due)
-            unit_values = []
-            for u, unit_id in enumerate(org.unit_ids.tolist()):
-                oid = len(objectives["id"]) + 1
-                on_track = rng.random(12) < logistic(a + b * tqm[u])
-                gap = np.abs(rng.normal(0, scale, 12))
-                values = target + sign * np.where(on_track, gap * 0.5, -gap)
-                _objective(objectives, oid, f"{title}: {_unit_name(u)} ({_year(cal, year)})",
-                           kpi, uom, direction, target, target - sign * scale, parent, unit_id,
-                           org.head_of[unit_id], strategy, start, due,
-                           met=bool(on_track[-1]), current=year == years[-1])
-                org.objectives_of_unit_year.setdefault((unit_id, year), []).append(oid)
-                _measurements(measures, oid, cal, year, values)
-                unit_values.append(values)
-            mean = np.mean(unit_values, axis=0)
-            objectives["state"][parent - 1] = _state(
-                direction, target, mean[-1], current=year == years[-1])
-            _measurements(measures, parent, cal, year, mean)
+    for period in objective_years(cal):
+        for kpi in OBJECTIVE_KPIS:
+            _cascade_objective(rng, objectives, measures, cal, org, world, period, kpi)
     objectives["created_at"] = stamp(np.array(objectives["start_on"]))
     objectives["start_on"] = np.array(objectives["start_on"])
     objectives["due_on"] = np.array(objectives["due_on"])
     write(q.QualityObjective, objectives, "Objectives")
     m = len(measures["value"])
-    dates = np.array(measures["measured_on"])
+    dates = np.array(measures["measured_on"], dtype="datetime64[D]")
     write(q.ObjectiveMeasurement, {
         "id": np.arange(1, m + 1), "external_id": [f"OM-{i:06d}" for i in range(1, m + 1)],
         "objective_id": measures["objective_id"], "measured_on": dates,
@@ -196,16 +203,42 @@ def build_objectives(rng, write: Write, cal: Calendar, org: Organisation, world:
     }, "Objectives")
 
 
-def _year(cal: Calendar, year: int) -> int:
-    return int(str(cal.month_start(12 * year))[:4])
+def _cascade_objective(rng, objectives, measures, cal: Calendar, org: Organisation,
+                       world: World, period: ObjectiveYear, kpi: tuple) -> None:
+    """One company objective for a year and its eight unit objectives, with measurements."""
+    a, b = world.effects.objective_on_track
+    title, kpi_name, uom, direction, target, scale, strategy = kpi
+    sign = -1 if direction == "decrease" else 1
+    start = cal.month_start(period.january)
+    due = cal.month_start(period.january + 12) - 1
+    n = period.measured
+    parent = len(objectives["id"]) + 1
+    _objective(objectives, parent, f"{title} ({period.year})", kpi_name, uom, direction, target,
+               target - sign * scale, None, UNIT_ID_COMPANY, org.ceo, strategy, start, due)
+    unit_values = []
+    for u, unit_id in enumerate(org.unit_ids.tolist()):
+        oid = len(objectives["id"]) + 1
+        on_track = rng.random(12) < logistic(a + b * world.units.tqm[u])
+        gap = np.abs(rng.normal(0, scale, 12))
+        values = (target + sign * np.where(on_track, gap * 0.5, -gap))[:n]
+        _objective(objectives, oid, f"{title}: {_unit_name(u)} ({period.year})", kpi_name, uom,
+                   direction, target, target - sign * scale, parent, unit_id, org.head_of[unit_id],
+                   strategy, start, due, met=bool(on_track[-1]), current=period.current)
+        org.objectives_of_unit_year.setdefault((unit_id, period.year), []).append(oid)
+        _measurements(measures, oid, cal, period, values)
+        unit_values.append(values)
+    mean = np.mean(unit_values, axis=0)
+    objectives["state"][parent - 1] = _state(
+        direction, target, mean[-1] if n else None, current=period.current)
+    _measurements(measures, parent, cal, period, mean)
 
 
 def _unit_name(u: int) -> str:
     return OPERATING_UNITS[u][0]
 
 
-def _state(direction: str, target: float, last: float, current: bool) -> str:
-    if current:
+def _state(direction: str, target: float, last: float | None, current: bool) -> str:
+    if current or last is None:
         return "active"
     met = last <= target if direction == "decrease" else last >= target
     return "achieved" if met else "missed"
@@ -224,11 +257,12 @@ def _objective(rows, oid, title, kpi, uom, direction, target, baseline, parent, 
         rows[key].append(value)
 
 
-def _measurements(rows, oid, cal: Calendar, year: int, values) -> None:
-    for month in range(12):
+def _measurements(rows, oid, cal: Calendar, period: ObjectiveYear, values) -> None:
+    """Month-end measurements from January on, one per value."""
+    for month, value in enumerate(np.asarray(values).tolist()):
         rows["objective_id"].append(oid)
-        rows["measured_on"].append(cal.month_start(12 * year + month + 1) - 1)
-        rows["value"].append(float(values[month]))
+        rows["measured_on"].append(cal.month_start(period.january + month + 1) - 1)
+        rows["value"].append(float(value))
 
 
 COURSES = (
@@ -335,8 +369,9 @@ def build_change_requests(rng, write: Write, link, cal: Calendar, org: Organisat
         "created_at": stamp(requested),
     }, "Quality system")
     left, right_nc, left_obj, right_obj = [], [], [], []
+    years = cal.year_of(months).tolist() if n else []
     for i in range(n):
-        unit_id, year = rows["org_unit_id"][i], int(months[i] // 12)
+        unit_id, year = rows["org_unit_id"][i], years[i]
         candidates = ncs_of_unit.get(unit_id, [])
         for nc in rng.choice(candidates, size=min(len(candidates), int(rng.integers(0, 3))),
                              replace=False).tolist() if candidates else []:
