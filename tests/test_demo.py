@@ -10,7 +10,13 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from qualityloop.records.customers.models import Customer, Order
-from qualityloop.records.quality.models import CorrectiveAction, Nonconformance
+from qualityloop.records.quality.models import (
+    CorrectiveAction,
+    Nonconformance,
+    ObjectiveMeasurement,
+    QualityObjective,
+)
+from qualityloop.services import metrics
 from qualityloop.services.demo import generate_demo
 from qualityloop.services.demo.causal_model import simulate
 from qualityloop.services.record_kinds import KINDS
@@ -72,6 +78,55 @@ def test_records_follow_the_model_rules():
         action.full_clean()
     for nc in Nonconformance.objects.filter(status="closed")[:50]:
         nc.full_clean()
+
+
+@pytest.mark.django_db
+def test_objectives_are_calendar_years_and_this_years_are_on_track_or_at_risk():
+    generate_demo(n_customers=300, seed=3, as_of=AS_OF)
+    current = QualityObjective.objects.filter(state="active")
+    assert current.count() == 36
+    assert set(current.values_list("start_on", "due_on")) == {
+        (dt.date(2026, 1, 1), dt.date(2026, 12, 31))}
+    assert set(QualityObjective.objects.exclude(state="active").values_list(
+        "due_on", flat=True)) == {dt.date(y, 12, 31) for y in range(2022, 2026)}
+    assert set(QualityObjective.objects.exclude(state="active").values_list(
+        "state", flat=True)) == {"achieved", "missed"}
+    latest = ObjectiveMeasurement.objects.filter(objective__state="active").order_by(
+        "-measured_on").first()
+    assert latest.measured_on == dt.date(2026, 10, 31)  # the last full month before AS_OF
+    this_year = metrics.objective_status(as_of=AS_OF)
+    past_missed = QualityObjective.objects.filter(state="missed").count()
+    assert this_year["at_risk"] > 0 and this_year["missed"] == past_missed
+    assert this_year["on_track"] > QualityObjective.objects.filter(state="achieved").count()
+
+
+@pytest.mark.django_db
+def test_nonconformances_close_after_a_passed_check_and_few_stay_open():
+    generate_demo(n_customers=2000, seed=3, as_of=AS_OF)
+    total = Nonconformance.objects.count()
+    open_now = metrics.open_nonconformances(as_of=AS_OF)
+    assert 0.03 * total < open_now < 0.15 * total
+    old_open = Nonconformance.objects.exclude(status="closed").filter(
+        detected_on__lt=dt.date(2026, 6, 1))
+    assert old_open.count() < open_now / 2  # open ones are mostly recent
+    assert 0 < metrics.overdue_actions(as_of=AS_OF) < 0.03 * CorrectiveAction.objects.count()
+    actions: dict[int, list] = {}
+    for a in CorrectiveAction.objects.values("external_id", "nonconformance_id", "status",
+                                             "effectiveness_checked_on", "description"):
+        actions.setdefault(a["nonconformance_id"], []).append(a)
+    followed = {a["description"].split(",")[0].removeprefix("Follow-up to ")
+                for group in actions.values() for a in group}
+    closed = Nonconformance.objects.filter(status="closed").values_list("id", "closed_on")
+    assert len(closed) > 0.8 * total
+    for nc_id, closed_on in closed:
+        group = actions[nc_id]
+        assert {a["status"] for a in group} <= {"effective", "ineffective"}
+        assert all(a["external_id"] in followed for a in group if a["status"] == "ineffective")
+        last = max(group, key=lambda a: a["effectiveness_checked_on"])
+        assert last["status"] == "effective" and last["effectiveness_checked_on"] == closed_on
+    ineffective = CorrectiveAction.objects.filter(status="ineffective")
+    assert ineffective.exists()
+    assert all(a in followed for a in ineffective.values_list("external_id", flat=True))
 
 
 def _landmark_churn(acquired, ended, churned, exposure_times, exposure_customers):
