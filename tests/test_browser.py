@@ -1,7 +1,8 @@
 """End to end: the real CLI builds the demo, the real server serves it, Chromium logs in and looks.
 
 Debian's chromium drives the pages through Playwright's sync API; no browser is downloaded.
-The dashboard screenshot is kept in docs/screenshots/dashboard.png for the README.
+Each run saves the dashboard screenshot under test-results/; with QUALITYLOOP_UPDATE_SCREENSHOTS=1
+it also refreshes docs/screenshots/dashboard.png, the picture in the README.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ pytestmark = pytest.mark.browser
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "screenshots" / "dashboard.png"
+ROOT = Path(__file__).resolve().parents[1]
+SCREENSHOT = ROOT / "test-results" / "dashboard.png"
+README_SCREENSHOT = ROOT / "docs" / "screenshots" / "dashboard.png"
 
 
 def _cli() -> list[str]:
@@ -139,6 +142,8 @@ def test_log_in_and_see_the_dashboard(page, demo_site):
 
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOT), full_page=True)
+    if os.environ.get("QUALITYLOOP_UPDATE_SCREENSHOTS") == "1":
+        shutil.copyfile(SCREENSHOT, README_SCREENSHOT)
 
 
 def test_unit_filter_updates_the_tiles_in_place(page, demo_site):
