@@ -83,6 +83,11 @@ if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
     set -euo pipefail
     throwaway_postgres_start
     echo "Press Ctrl+C to stop and remove it."
-    trap 'exit 0' INT TERM
-    while true; do sleep 3600; done
+    # Sleep in the background so a signal is handled at once, not after the sleep.
+    trap 'kill "$sleeper" 2>/dev/null; exit 0' INT TERM
+    while true; do
+        sleep 3600 &
+        sleeper=$!
+        wait "$sleeper"
+    done
 fi
