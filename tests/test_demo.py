@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 
 import numpy as np
 import pytest
@@ -180,8 +179,9 @@ def test_churn_effect_is_recoverable_from_the_records():
 
 @pytest.mark.slow
 @pytest.mark.django_db
-def test_hundred_thousand_customers_in_under_two_minutes():
-    began = time.perf_counter()
+def test_hundred_thousand_customers_load_completely():
+    # Its speed is measured in benchmarks/demo_generation.py, not here.
     summary = generate_demo(n_customers=100_000, seed=7, as_of=AS_OF)
-    assert time.perf_counter() - began < 120
+    assert summary.counts["customers"] == 100_000
     assert summary.counts["orders"] > 2_000_000
+    assert Order.objects.count() == summary.counts["orders"]

@@ -459,20 +459,15 @@ def test_cli_in_a_real_process_never_shows_a_traceback(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_200k_row_orders_file_imports_well_under_a_minute(tmp_path):
-    import time
-
+def test_a_large_orders_file_takes_the_bulk_path_and_reimports_unchanged(tmp_path):
+    # Its speed is measured in benchmarks/import_orders.py, not here.
     load_fixtures()
     customers = ["007", "C-2", "C-3"]
     lines = [[f"B-{i:06d}", customers[i % 3], f"2023-{i % 12 + 1:02d}-{i % 28 + 1:02d}",
               f"{i % 5000 + 0.99:.2f}"] for i in range(200_000)]
     path = write_csv(tmp_path / "orders.csv", ["external_id", "customer", "ordered_on", "amount"],
                      *lines)
-    started = time.perf_counter()
     report = import_file("orders", path)
-    seconds = time.perf_counter() - started
     assert report.created == 200_000
-    assert seconds < 45, f"import took {seconds:.1f} s"
-    started = time.perf_counter()
+    assert Order.objects.filter(external_id__startswith="B-").count() == 200_000
     assert import_file("orders", path).unchanged == 200_000
-    assert time.perf_counter() - started < 45
