@@ -1,11 +1,15 @@
 """Settings for the test suite: fast password hashing, a throwaway data folder."""
 
+import atexit
 import os
+import shutil
 import tempfile
 
 # pytest-django imports settings before any conftest hook runs, so the data folder is chosen
 # here: a run never touches ./qualityloop-data.
-os.environ["QUALITYLOOP_HOME"] = tempfile.mkdtemp(prefix="qualityloop-test-")
+_TEST_HOME = tempfile.mkdtemp(prefix="qualityloop-test-")
+os.environ["QUALITYLOOP_HOME"] = _TEST_HOME
+atexit.register(shutil.rmtree, _TEST_HOME, ignore_errors=True)
 
 from qualityloop.web.settings import *  # noqa: E402, F403
 

@@ -285,7 +285,9 @@ class ManagementReview(HistoricalRecord):
     title = models.CharField(max_length=200)
     held_on = models.DateField()
     chair = models.ForeignKey(PERSON, on_delete=models.PROTECT, related_name="+")
-    attendees = models.ManyToManyField(PERSON, blank=True, related_name="management_reviews")
+    attendees = models.ManyToManyField(
+        "organisation.Person", blank=True, related_name="management_reviews"
+    )
     status = models.CharField(
         max_length=8, choices=choices.ReviewStatus.choices, default=choices.ReviewStatus.PLANNED
     )
