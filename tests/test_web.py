@@ -308,3 +308,15 @@ def test_viewer_can_read_everything_but_not_the_admin(client, org):
     assert client.get(reverse("record-list", args=["complaints"])).status_code == 200
     assert client.get(reverse("record-detail", args=["complaints", "K-1"])).status_code == 200
     assert client.get("/admin/").status_code == 302
+
+
+def test_a_user_without_a_role_sees_no_records(client, org):
+    # The same permission service as the API decides; a login alone grants nothing.
+    from django.contrib.auth import get_user_model
+
+    get_user_model().objects.create_user("nobody", password=PASSWORD)
+    client.login(username="nobody", password=PASSWORD)
+    listing = client.get(reverse("record-list", args=["complaints"]))
+    assert listing.status_code == 200
+    assert "K-1" not in listing.content.decode()
+    assert client.get(reverse("record-detail", args=["complaints", "K-1"])).status_code == 404

@@ -20,7 +20,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils.http import urlencode
 
-from qualityloop.services import metrics
+from qualityloop.services import metrics, permissions
 from qualityloop.services.record_kinds import KINDS, Column, RecordKind, get_kind, kind_for_model
 
 PAGE_SIZE = 50
@@ -186,7 +186,7 @@ def record_list(request: HttpRequest, kind_name: str) -> HttpResponse:
     columns = list_columns(kind)
     query = request.GET.get("q", "").strip()
     condition, active_filters = _filters(kind, request.GET)
-    records = kind.model.objects.filter(condition)
+    records = permissions.restrict(kind.model.objects.all(), request.user, kind).filter(condition)
     if query:
         records = records.filter(_search(kind, query))
     if any(c.is_multi_reference for c in kind.columns if c.name in request.GET):
@@ -215,7 +215,8 @@ def record_list(request: HttpRequest, kind_name: str) -> HttpResponse:
 def record_index(request: HttpRequest) -> HttpResponse:
     """Every record kind with how many records it holds."""
     kinds = [
-        {"kind": k, "title": kind_title(k), "count": k.model.objects.count(),
+        {"kind": k, "title": kind_title(k),
+         "count": permissions.restrict(k.model.objects.all(), request.user, k).count(),
          "url": reverse("record-list", args=[k.name])}
         for k in KINDS
     ]
@@ -312,7 +313,8 @@ def _customer_section(customer) -> dict:
 def record_detail(request: HttpRequest, kind_name: str, external_id: str) -> HttpResponse:
     """All fields of one record, the records that refer to it, and its full history."""
     kind = _kind_or_404(kind_name)
-    obj = get_object_or_404(kind.model, external_id=external_id)
+    visible = permissions.restrict(kind.model.objects.all(), request.user, kind)
+    obj = get_object_or_404(visible, external_id=external_id)
     context = {
         "kind": kind, "title": kind_title(kind), "object": obj,
         "fields": _fields(obj, kind), "related": _related(obj),
