@@ -38,4 +38,4 @@ def plus_days(dates: np.ndarray, days) -> np.ndarray:
 
 
 def text(date: np.datetime64) -> str:
-    return str(np.datetime64(date, "D"))
+    return str(date.astype("datetime64[D]"))

@@ -113,9 +113,9 @@ def _requirement_measurements(rng, write, cal: Calendar, checks, requirement_of,
     key_values = np.round(low + rng.random(len(outcome)) * (high - low), 1)
     key_dates = np.array([cal.month_start(int(m) + 1) - 1 for m in range(N_MONTHS)])[
         checks["month"].astype(int)]
-    months = np.arange(N_MONTHS)
     seg_req = np.repeat(np.arange(1, len(seg_rows) + 1), N_MONTHS)
-    seg_dates = np.tile(np.array([cal.month_start(m + 1) - 1 for m in months]), len(seg_rows))
+    seg_dates = np.tile(np.array([cal.month_start(m + 1) - 1 for m in range(N_MONTHS)]),
+                        len(seg_rows))
     on_time = rng.normal(96.0, 1.5, N_MONTHS * 4)
     ppm = rng.gamma(4.0, 90.0, N_MONTHS * 4)
     seg_values = np.round(np.concatenate([on_time, ppm]), 1)
@@ -273,10 +273,12 @@ def build_design(rng, write, link, cal: Calendar, org: Organisation, world: Worl
                 hit = int(rng.binomial(remaining, logistic(a + b_part * has[s] + b_q * tqm[u])))
                 got.append(hit)
                 remaining -= hit
-            projects["unit"].append(u), projects["start"].append(start)
+            projects["unit"].append(u)
+            projects["start"].append(start)
             projects["name"].append(f"{FAMILIES[u]} {100 * (PRODUCTS_PER_UNIT + 1)} (new)")
             projects["stages"].append(stages)
-            participants.append((has * rng.integers(1, 4, stages)).tolist()), found.append(got)
+            participants.append((has * rng.integers(1, 4, stages)).tolist())
+            found.append(got)
     _write_projects(rng, write, link, cal, org, c, projects, participants, found, ncs)
 
 
@@ -297,8 +299,10 @@ def _write_projects(rng, write, link, cal, org, c, projects, participants, found
         "current_stage": current, "status": np.where(launched, "launched", "active"),
         "created_at": stamp(cal.dates(start)),
     }, "Design projects")
-    review = {k: [] for k in ("project_id", "stage", "month", "defects_found", "outcome")}
-    part_left, part_right = [], []
+    review: dict[str, list] = {
+        k: [] for k in ("project_id", "stage", "month", "defects_found", "outcome")}
+    part_left: list[int] = []
+    part_right: list[int] = []
     for i in range(n):
         pool = np.flatnonzero(c.unit == projects["unit"][i])
         if launched[i]:
@@ -312,7 +316,8 @@ def _write_projects(rng, write, link, cal, org, c, projects, participants, found
                 chosen = rng.choice(pool_now, size=min(k, len(pool_now)), replace=False)
             else:
                 chosen = pool[:k]
-            part_left.extend([rid] * len(chosen)), part_right.extend((chosen + 1).tolist())
+            part_left.extend([rid] * len(chosen))
+            part_right.extend((chosen + 1).tolist())
             for key, value in (("project_id", i + 1), ("stage", REVIEW_STAGES[s]),
                                ("month", month), ("defects_found", found[i][s]),
                                ("outcome", "conditional" if found[i][s] > 3 else "passed")):

@@ -66,22 +66,31 @@ def build_units(write: Write, founded, org: Organisation) -> None:
     }, "Organisation")
 
 
+def _add_person(units: list[int], titles: list[str], top: list[bool], unit_id: int,
+                title: str, is_top: bool) -> None:
+    units.append(unit_id)
+    titles.append(title)
+    top.append(is_top)
+
+
 def build_people(rng, write: Write, founded) -> Organisation:
     """People per unit; unit heads and top management first so they get the low ids."""
-    units, titles, top = [], [], []
+    units: list[int] = []
+    titles: list[str] = []
+    top: list[bool] = []
     for unit_id, title in ((1, "Chief Executive Officer"), (1, "Chief Operating Officer"),
                            (2, "Division Director"), (3, "Division Director"),
                            (4, "Quality Director")):
-        units.append(unit_id), titles.append(title), top.append(True)
+        _add_person(units, titles, top, unit_id, title, True)
     for _ in range(3):
-        units.append(UNIT_ID_QUALITY), titles.append("Quality Auditor"), top.append(False)
+        _add_person(units, titles, top, UNIT_ID_QUALITY, "Quality Auditor", False)
     op_ids = np.arange(FIRST_OPERATING_UNIT_ID, FIRST_OPERATING_UNIT_ID + len(OPERATING_UNITS))
-    for unit_id in op_ids:
-        units.append(int(unit_id)), titles.append("Unit Manager"), top.append(False)
+    for op_id in op_ids.tolist():
+        _add_person(units, titles, top, op_id, "Unit Manager", False)
         for t in ("Key Account Manager", "Customer Service Representative", "Quality Engineer"):
-            units.append(int(unit_id)), titles.append(t), top.append(False)
+            _add_person(units, titles, top, op_id, t, False)
         for t in rng.choice(STAFF_TITLES, size=int(rng.integers(6, 11))):
-            units.append(int(unit_id)), titles.append(str(t)), top.append(False)
+            _add_person(units, titles, top, op_id, str(t), False)
     n = len(units)
     ids = np.arange(1, n + 1)
     names = [f"{FIRST[i % len(FIRST)]} {LAST[(i * 7 + i // len(FIRST)) % len(LAST)]}"
@@ -190,10 +199,10 @@ def build_objectives(rng, write: Write, cal: Calendar, org: Organisation, world:
     for period in objective_years(cal):
         for kpi in OBJECTIVE_KPIS:
             _cascade_objective(rng, objectives, measures, cal, org, world, period, kpi)
-    objectives["created_at"] = stamp(np.array(objectives["start_on"]))
-    objectives["start_on"] = np.array(objectives["start_on"])
-    objectives["due_on"] = np.array(objectives["due_on"])
-    write(q.QualityObjective, objectives, "Objectives")
+    start_on = np.array(objectives["start_on"])
+    write(q.QualityObjective, {**objectives, "start_on": start_on,
+                               "due_on": np.array(objectives["due_on"]),
+                               "created_at": stamp(start_on)}, "Objectives")
     m = len(measures["value"])
     dates = np.array(measures["measured_on"], dtype="datetime64[D]")
     write(q.ObjectiveMeasurement, {
@@ -311,8 +320,8 @@ def build_training(rng, write: Write, cal: Calendar, org: Organisation, world: W
                     month += validity + rng.uniform(-1, 3)
     n = len(rows["person_id"])
     done = cal.dates(rows["month"])
-    validity = np.array([v if v is not None else 0 for v in rows["validity"]])
-    expires = (done.astype("datetime64[M]") + validity).astype("datetime64[D]")
+    valid_months = np.array([v if v is not None else 0 for v in rows["validity"]])
+    expires = (done.astype("datetime64[M]") + valid_months).astype("datetime64[D]")
     expires[np.array([v is None for v in rows["validity"]], dtype=bool)] = np.datetime64("NaT")
     scores = np.array(rows["score"])
     write(q.TrainingRecord, {
@@ -368,17 +377,22 @@ def build_change_requests(rng, write: Write, link, cal: Calendar, org: Organisat
         "verified_on": np.where(np.isin(status, ["verified", "closed"]), verified, nat),
         "created_at": stamp(requested),
     }, "Quality system")
-    left, right_nc, left_obj, right_obj = [], [], [], []
+    left: list[int] = []
+    right_nc: list[int] = []
+    left_obj: list[int] = []
+    right_obj: list[int] = []
     years = cal.year_of(months).tolist() if n else []
     for i in range(n):
         unit_id, year = rows["org_unit_id"][i], years[i]
         candidates = ncs_of_unit.get(unit_id, [])
         for nc in rng.choice(candidates, size=min(len(candidates), int(rng.integers(0, 3))),
                              replace=False).tolist() if candidates else []:
-            left.append(i + 1), right_nc.append(nc)
+            left.append(i + 1)
+            right_nc.append(nc)
         objectives = org.objectives_of_unit_year.get((unit_id, year), [])
         if objectives and rng.random() < 0.5:
-            left_obj.append(i + 1), right_obj.append(int(rng.choice(objectives)))
+            left_obj.append(i + 1)
+            right_obj.append(int(rng.choice(objectives)))
     link(q.ChangeRequest.related_nonconformances, left, right_nc)
     link(q.ChangeRequest.related_objectives, left_obj, right_obj)
 

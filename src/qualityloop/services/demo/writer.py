@@ -25,7 +25,7 @@ Columns = dict[str, Any]
 
 def record_models() -> list[type[models.Model]]:
     """Every model of the record apps, with their history and many-to-many tables."""
-    found = []
+    found: list[type[models.Model]] = []
     for label in RECORD_APPS:
         found.extend(apps.get_app_config(label).get_models(include_auto_created=True))
     return found
@@ -121,7 +121,7 @@ def insert_columns(
     n = _length(columns)
     fields = list(model._meta.concrete_fields)
     sources = [columns[f.attname] if f.attname in columns else _default(f) for f in fields]
-    names = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    names = ", ".join(connection.ops.quote_name(_column_of(f)) for f in fields)
     marks = ", ".join(["%s"] * len(fields))
     table = connection.ops.quote_name(model._meta.db_table)
     sql = f"INSERT INTO {table} ({names}) VALUES ({marks})"
@@ -136,6 +136,14 @@ def insert_columns(
             if progress:
                 progress(end, n)
     return n
+
+
+def _column_of(field: models.Field) -> str:
+    # Django calls a field concrete exactly when it has a column, so this never fails for
+    # ``concrete_fields``; the stubs type ``Field.column`` as optional for the other fields.
+    if field.column is None:
+        raise ValueError(f"demo writer: field {field.name} has no database column")
+    return field.column
 
 
 @contextmanager
@@ -184,7 +192,8 @@ def insert_with_history(
 
 
 def insert_links(through: type[models.Model], left: str, right: str,
-                 left_ids: Sequence, right_ids: Sequence) -> int:
+                 left_ids: Sequence[int] | np.ndarray,
+                 right_ids: Sequence[int] | np.ndarray) -> int:
     """Fill a many-to-many table from two parallel id columns."""
     n = len(left_ids)
     return insert_columns(through, {"id": np.arange(1, n + 1), f"{left}_id": left_ids,
