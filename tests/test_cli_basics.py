@@ -125,3 +125,21 @@ def test_default_data_folder_is_qualityloop_data_in_the_working_directory(tmp_pa
     assert (tmp_path / "qualityloop-data" / "qualityloop.sqlite3").is_file()
     database = Path(json.loads(done.stdout)["database"])
     assert database.parent == tmp_path.resolve() / "qualityloop-data"
+
+
+@pytest.mark.parametrize("url, expected", [
+    ("postgres://quality:secret@127.0.0.1:1/qualityloop", "OperationalError"),
+    ("nonsense://somewhere", "nonsense://"),
+])
+def test_an_unusable_database_is_a_clear_error_without_the_password(tmp_path, url, expected):
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    env.update(QUALITYLOOP_HOME=str(tmp_path), QUALITYLOOP_DATABASE_URL=url)
+    script = Path(sys.executable).with_name("qualityloop")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "qualityloop.cli"]
+    result = subprocess.run([*command, "kinds"], env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 1
+    assert "cannot use the database" in result.stderr
+    assert expected in result.stderr
+    assert "secret" not in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout

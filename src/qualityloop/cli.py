@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -25,10 +27,25 @@ err_console = Console(stderr=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 
-def _django() -> None:
+def _django(migrate: bool = True) -> None:
+    """Start Django; a database that cannot be reached or configured is a clear error."""
+    from django.core.exceptions import ImproperlyConfigured
+    from django.db import Error as DatabaseError
+
     from qualityloop.web.bootstrap import setup
 
-    setup()
+    try:
+        setup(migrate=migrate)
+    except (DatabaseError, ImproperlyConfigured, ValueError) as problem:
+        where = os.environ.get("QUALITYLOOP_DATABASE_URL") or "the SQLite file in QUALITYLOOP_HOME"
+        first_line = str(problem).strip().splitlines()[0] if str(problem).strip() else ""
+        _fail(f"cannot use the database ({_redact(where)}): {type(problem).__name__}: "
+              f"{first_line}")
+
+
+def _redact(url: str) -> str:
+    """The database URL without its password, fit to print."""
+    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
 
 
 def _emit(data: Any, as_json: bool, human: str | Table | None = None) -> None:
@@ -198,9 +215,9 @@ def _serve(host: str, port: int, quiet: bool = False) -> None:
 @app.command()
 def migrate(as_json: JsonFlag = False) -> None:
     """Create or upgrade the database (done automatically by every command)."""
-    from qualityloop.web.bootstrap import migrate_if_needed, setup
+    from qualityloop.web.bootstrap import migrate_if_needed
 
-    setup(migrate=False)
+    _django(migrate=False)
     applied = migrate_if_needed()
     from django.conf import settings
 
