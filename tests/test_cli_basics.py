@@ -143,3 +143,16 @@ def test_an_unusable_database_is_a_clear_error_without_the_password(tmp_path, ur
     assert expected in result.stderr
     assert "secret" not in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_serving_on_a_taken_port_is_a_clear_error(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli("serve", "--port", str(port), home=tmp_path, timeout=60)
+    assert result.returncode == 1
+    assert f"cannot serve on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout

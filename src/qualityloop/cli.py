@@ -209,7 +209,11 @@ def _serve(host: str, port: int, quiet: bool = False) -> None:
 
     if not quiet:
         console.print(f"Serving QualityLoop on http://{host}:{port}/  (Ctrl+C to stop)")
-    run(host, port)
+    try:
+        run(host, port)
+    except OSError as problem:  # most often: the port is taken
+        _fail(f"cannot serve on {host}:{port}: {problem.strerror or problem}; "
+              "choose another with --port")
 
 
 @app.command()
