@@ -1,4 +1,5 @@
-"""The Django admin: every record model registered with history, and only staff get in."""
+"""The Django admin: every record model registered with history; every role gets in, with the
+rights of its role (the details per role are in test_roles.py); no role, no entry."""
 
 from __future__ import annotations
 
@@ -95,12 +96,23 @@ def test_admin_edit_is_recorded_in_history(superuser_client):
 
 
 @pytest.mark.parametrize("role", ["viewer", "staff", "quality-manager", "top-management"])
-def test_non_admin_roles_are_sent_to_the_admin_login(client, role):
+def test_non_admin_roles_enter_the_admin_with_the_rights_of_their_role(client, role):
     add_user("someone", role, password="pw-for-tests")
     client.login(username="someone", password="pw-for-tests")
     from qualityloop.records.customers.models import Customer
 
-    for url in (reverse("admin:index"), _url(Customer, "changelist"), _url(Customer, "add")):
+    assert client.get(reverse("admin:index")).status_code == 200
+    assert client.get(_url(Customer, "changelist")).status_code == 200
+    expected_add = 403 if role == "viewer" else 200
+    assert client.get(_url(Customer, "add")).status_code == expected_add
+
+
+def test_a_user_without_a_role_is_sent_to_the_admin_login(client):
+    User.objects.create_user("nobody", password="pw-for-tests")
+    client.login(username="nobody", password="pw-for-tests")
+    from qualityloop.records.customers.models import Customer
+
+    for url in (reverse("admin:index"), _url(Customer, "changelist")):
         response = client.get(url)
         assert response.status_code == 302
         assert reverse("admin:login") in response["Location"]
@@ -116,7 +128,7 @@ class _FakeRequest:
     """Just enough of a request for ``has_add_permission`` on a superuser."""
 
     class user:  # noqa: N801 - mimics request.user
-        is_active = is_staff = is_superuser = True
+        is_active = is_staff = is_superuser = is_authenticated = True
 
         @staticmethod
         def has_perm(*_args, **_kwargs):

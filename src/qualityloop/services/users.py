@@ -1,4 +1,8 @@
-"""Users, roles and API tokens."""
+"""Users, roles and API tokens.
+
+A user's role lives in their ``Profile``; saving it moves the user into the role's group and sets
+their staff flags (see ``records.accounts.roles``), so the admin grants what the role grants.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from django.db import transaction
 
 from qualityloop.records.accounts.choices import Role
 from qualityloop.records.accounts.models import ApiToken, Profile
+from qualityloop.records.accounts.roles import sync_role_groups
 
 
 @dataclass(frozen=True)
@@ -28,28 +33,35 @@ def add_user(
 
     Raises ValueError for an unknown role or an existing username.
     """
-    if role not in Role.values:
-        raise ValueError(f"unknown role {role!r}; expected one of: {', '.join(Role.values)}")
+    _check_role(role)
     User = get_user_model()
     if User.objects.filter(username=username).exists():
         raise ValueError(f"a user called {username!r} already exists")
     if password is None and generate_password:
         password = secrets.token_urlsafe(12)
     with transaction.atomic():
-        user = User.objects.create_user(
-            username=username, email=email, password=password,
-            is_staff=role == Role.ADMIN, is_superuser=role == Role.ADMIN,
-        )
+        sync_role_groups()
+        user = User.objects.create_user(username=username, email=email, password=password)
         if password is None:
             user.set_unusable_password()
             user.save(update_fields=["password"])
-        Profile.objects.create(user=user, role=role)
+        Profile.objects.create(user=user, role=role)  # its signal gives the group and flags
         _token, plain = ApiToken.issue(user)
     return NewUser(username=username, role=role, password=password, token=plain)
 
 
 def set_role(username: str, role: str) -> None:
+    """Give an existing user ``role``; their group and admin rights follow at once.
+
+    Raises ValueError for an unknown role; ``User.DoesNotExist`` for an unknown username.
+    """
+    _check_role(role)
+    user = get_user_model().objects.get(username=username)
+    with transaction.atomic():
+        sync_role_groups()
+        Profile.objects.update_or_create(user=user, defaults={"role": role})
+
+
+def _check_role(role: str) -> None:
     if role not in Role.values:
         raise ValueError(f"unknown role {role!r}; expected one of: {', '.join(Role.values)}")
-    user = get_user_model().objects.get(username=username)
-    Profile.objects.update_or_create(user=user, defaults={"role": role})

@@ -1,13 +1,39 @@
-"""Admin pages for roles and API tokens. Tokens are only listed: the plain token is never stored,
-so new ones are issued with ``qualityloop user add``."""
+"""Admin pages for roles and API tokens, for the admin role only. Tokens are only listed: the
+plain token is never stored, so new ones are issued with ``qualityloop user add``.
+
+Saving a profile here moves its user into the role's group (see ``roles.apply_role``)."""
 
 from django.contrib import admin
 
-from qualityloop.records.accounts.models import ApiToken, Profile
+from qualityloop.records.accounts.choices import Role
+from qualityloop.records.accounts.models import ApiToken, Profile, role_of
+
+
+class AdminRoleOnly(admin.ModelAdmin):
+    """Only the admin role manages users and tokens, even if someone grants the model rights."""
+
+    def has_module_permission(self, request) -> bool:
+        return _is_admin(request) and super().has_module_permission(request)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return _is_admin(request) and super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request) -> bool:
+        return _is_admin(request) and super().has_add_permission(request)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return _is_admin(request) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return _is_admin(request) and super().has_delete_permission(request, obj)
+
+
+def _is_admin(request) -> bool:
+    return role_of(request.user) == Role.ADMIN
 
 
 @admin.register(Profile)
-class ProfileAdmin(admin.ModelAdmin):
+class ProfileAdmin(AdminRoleOnly):
     list_display = ("user", "role", "org_unit")
     list_filter = ("role",)
     search_fields = ("user__username", "user__email")
@@ -15,7 +41,7 @@ class ProfileAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(AdminRoleOnly):
     list_display = ("prefix", "user", "name", "created_at", "last_used_at", "revoked_at")
     list_filter = ("revoked_at",)
     search_fields = ("prefix", "user__username", "name")

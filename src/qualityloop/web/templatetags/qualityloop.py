@@ -6,6 +6,7 @@ from django import template
 
 from qualityloop.records.accounts.choices import Role
 from qualityloop.records.accounts.models import role_of
+from qualityloop.services import permissions
 
 register = template.Library()
 
@@ -15,6 +16,12 @@ def role_label(user) -> str:
     """The user's role as people read it, e.g. "Quality manager"; empty without a role."""
     role = role_of(user)
     return str(Role(role).label) if role else ""
+
+
+@register.filter
+def may_write(user, kind) -> bool:
+    """Whether the user may create, change and delete records of ``kind`` (permission service)."""
+    return permissions.may(user, kind, permissions.Action.WRITE)
 
 
 @register.filter
