@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.conf import settings
 from django.db import models
 from simple_history.models import HistoricalRecords
 
@@ -29,10 +33,122 @@ class Record(models.Model):
         return f"{self.external_id}: {label}" if label else self.external_id
 
 
-class HistoricalRecord(Record):
-    """A record whose every change is kept (who, when, old and new values)."""
+class RecordHistory(HistoricalRecords):
+    """History of a record: its concrete fields and every many-to-many link it declares.
 
-    history = HistoricalRecords(inherit=True)
+    simple-history tracks only the many-to-many fields it is given by name; taking them from the
+    model means a link field added later is tracked without anyone remembering to list it.
+    Each version then stores the links the record had at that moment.
+    """
+
+    def get_m2m_fields_from_model(self, model: type[models.Model]) -> list[models.Field]:
+        return list(model._meta.local_many_to_many)
+
+    def m2m_changed(self, instance, action, attr, pk_set, reverse, **kwargs) -> None:
+        """Record a version of the record that owns the link field, also when the link was
+        changed from the other side (``customer.nonconformances.add(nc)`` is a change to nc)."""
+        if not reverse:
+            super().m2m_changed(instance, action, attr, pk_set, reverse, **kwargs)
+            return
+        if not getattr(settings, "SIMPLE_HISTORY_ENABLED", True):
+            return
+        owners = kwargs["model"]
+        if action == "pre_clear":
+            field = owners._meta.get_field(attr)
+            through = field.remote_field.through._default_manager
+            linked = through.filter(**{field.m2m_reverse_field_name(): instance.pk})
+            instance._history_cleared_owners = set(  # read back at post_clear
+                linked.values_list(f"{field.m2m_field_name()}_id", flat=True))
+            return
+        if action == "post_clear":
+            pk_set = instance.__dict__.pop("_history_cleared_owners", set())
+        if action not in ("post_add", "post_remove", "post_clear") or not pk_set:
+            return
+        for owner in owners._default_manager.filter(pk__in=pk_set):
+            if hasattr(instance, "_history_user"):
+                owner._history_user = instance._history_user
+            self.create_historical_record(owner, "~")
+
+
+RECORD_HISTORY = RecordHistory(inherit=True)
+
+
+class HistoricalRecord(Record):
+    """A record whose every change is kept (who, when, old and new values, links)."""
+
+    history = RECORD_HISTORY
 
     class Meta:
         abstract = True
+
+
+def save_with_links(
+    record: models.Model, links: Mapping[str, Iterable[Any]], save_fields: bool = True
+) -> bool:
+    """Save a record and set its many-to-many links, keeping ONE history version for both.
+
+    ``.set()`` on its own records a version for the removals and another for the additions, and
+    a new record would get a "created" version without its links; here the version is written
+    once everything is in place.
+
+    Parameters
+    ----------
+    record
+        The record, new or existing, with its field values already set.
+    links
+        Many-to-many field name -> primary keys the record must be linked to.
+    save_fields
+        ``False`` when only links may have changed (the record row itself is not saved then).
+
+    Returns
+    -------
+    bool
+        Whether anything changed (a history version was written, if the model keeps history).
+    """
+    creating = record._state.adding
+    changed = creating or save_fields or _links_differ(record, links)
+    if not changed:
+        return False
+    record.skip_history_when_saving = True  # type: ignore[attr-defined]
+    try:
+        if creating or save_fields:
+            record.save()
+        for name, pks in links.items():
+            getattr(record, name).set(pks)
+    finally:
+        del record.skip_history_when_saving  # type: ignore[attr-defined]
+    if hasattr(type(record), "history") and getattr(settings, "SIMPLE_HISTORY_ENABLED", True):
+        RECORD_HISTORY.create_historical_record(record, "+" if creating else "~")
+    return True
+
+
+def _links_differ(record: models.Model, links: Mapping[str, Iterable[Any]]) -> bool:
+    return any(
+        set(getattr(record, name).values_list("pk", flat=True)) != set(pks)
+        for name, pks in links.items()
+    )
+
+
+def linked_pks(version: models.Model, field_name: str) -> list[Any]:
+    """The primary keys a stored history version was linked to through ``field_name``."""
+    field = version.instance_type._meta.get_field(field_name)  # type: ignore[attr-defined]
+    target = field.m2m_reverse_field_name()
+    return list(getattr(version, field_name).order_by(target).values_list(target, flat=True))
+
+
+def pks_of_link_rows(field: models.Field, rows: Iterable[Mapping[str, Any]]) -> list[Any]:
+    """The linked primary keys in the rows ``diff_against`` gives for a many-to-many change."""
+    target = field.m2m_reverse_field_name()  # type: ignore[attr-defined]
+    return [row[target] for row in rows]
+
+
+def external_ids(model: type[models.Model], pks: Iterable[Any]) -> list[str]:
+    """External ids of records by primary key, in the given order; a deleted record's id is
+    taken from its history, and ``#pk`` stands for one with no trace left."""
+    wanted = list(pks)
+    found = dict(model._default_manager.filter(pk__in=wanted).values_list("pk", "external_id"))
+    missing = [pk for pk in wanted if pk not in found]
+    if missing and hasattr(model, "history"):
+        past = model.history.filter(id__in=missing).order_by("history_date")  # type: ignore[attr-defined]
+        found.update(past.values_list("id", "external_id"))
+    return [found.get(pk, f"#{pk}") for pk in wanted]

@@ -21,6 +21,7 @@ from qualityloop.services.demo import customer_side, organisation
 from qualityloop.services.demo.calendar import Calendar
 from qualityloop.services.demo.causal_model import Effects, World, simulate
 from qualityloop.services.demo.writer import (
+    insert_link_history,
     insert_links,
     insert_with_history,
     reset_sequences,
@@ -65,9 +66,11 @@ class _Loader:
 
     def link(self, m2m_field, left, right) -> int:
         f = m2m_field.field
-        return insert_links(f.remote_field.through, f.m2m_field_name(),
-                            f.m2m_reverse_field_name(), np.asarray(left, dtype=np.int64),
-                            np.asarray(right, dtype=np.int64))
+        left_ids, right_ids = np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64)
+        n = insert_links(f.remote_field.through, f.m2m_field_name(), f.m2m_reverse_field_name(),
+                         left_ids, right_ids)
+        insert_link_history(f, left_ids, right_ids)
+        return n
 
 
 def generate_demo(

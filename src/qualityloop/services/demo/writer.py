@@ -16,6 +16,8 @@ from django.apps import apps
 from django.core.management.color import no_style
 from django.db import connection, models
 
+from qualityloop.records.base import RECORD_HISTORY
+
 RECORD_APPS = ("organisation", "customers", "quality")
 CHUNK_ROWS = 100_000
 REBUILD_INDEXES_FROM_ROWS = 50_000  # bigger loads drop secondary indexes and build them after
@@ -198,3 +200,24 @@ def insert_links(through: type[models.Model], left: str, right: str,
     n = len(left_ids)
     return insert_columns(through, {"id": np.arange(1, n + 1), f"{left}_id": left_ids,
                                     f"{right}_id": right_ids})
+
+
+def insert_link_history(m2m_field: models.ManyToManyField,
+                        left_ids: np.ndarray, right_ids: np.ndarray) -> int:
+    """Copy freshly inserted links into the "+" history versions of the records that own them,
+    so each record's first version shows the links it was created with."""
+    m2m_history = RECORD_HISTORY.m2m_models.get(m2m_field)
+    if m2m_history is None or not len(left_ids):
+        return 0
+    owner_history = m2m_field.model.history.model  # type: ignore[attr-defined]
+    created = owner_history.objects.filter(history_type="+").values_list("id", "history_id")
+    owners, versions = (np.array(c, dtype=np.int64) for c in zip(*created, strict=True))
+    order = np.argsort(owners)
+    version_of_left = versions[order][np.searchsorted(owners[order], left_ids)]
+    n = len(left_ids)
+    numbers = np.arange(1, n + 1)
+    return insert_columns(m2m_history, {
+        "m2m_history_id": numbers, "id": numbers, "history_id": version_of_left,
+        f"{m2m_field.m2m_field_name()}_id": left_ids,
+        f"{m2m_field.m2m_reverse_field_name()}_id": right_ids,
+    })

@@ -20,6 +20,7 @@ from ninja.errors import HttpError
 from ninja.pagination import LimitOffsetPagination, paginate
 from ninja.responses import Status
 
+from qualityloop.records.base import external_ids, linked_pks, pks_of_link_rows
 from qualityloop.services import permissions
 from qualityloop.services.permissions import Action
 from qualityloop.services.record_kinds import Column, RecordKind
@@ -254,7 +255,7 @@ def history_of(kind: RecordKind, external_id: str) -> list[dict[str, Any]]:
     Versions of a deleted record are kept, so the history outlives the record."""
     stored = kind.model.history.filter(external_id=external_id)  # type: ignore[attr-defined]
     versions = list(stored.select_related("history_user").order_by("history_date", "history_id"))
-    tracked = [col for col in kind.columns if not col.is_multi_reference]
+    tracked = list(kind.columns)
     previous_by_pk: dict[Any, Any] = {}
     entries = []
     for version in versions:
@@ -280,21 +281,29 @@ def _changes(tracked: list[Column], previous: Any, version: Any) -> list[dict[st
         ]
     delta = version.diff_against(previous, included_fields=[col.name for col in tracked])
     by_name = {col.name: col for col in tracked}
-    return [
-        {"field": change.field, "old": _shown(by_name[change.field], change.old),
-         "new": _shown(by_name[change.field], change.new)}
-        for change in delta.changes
-    ]
+    changes = []
+    for change in delta.changes:
+        col = by_name[change.field]
+        old, new = change.old, change.new
+        if col.is_multi_reference:  # diff_against gives the link rows; keep the linked keys
+            old, new = pks_of_link_rows(col.field, old), pks_of_link_rows(col.field, new)
+        changes.append({"field": col.name, "old": _shown(col, old), "new": _shown(col, new)})
+    return changes
 
 
 def _raw(version: Any, col: Column) -> Any:
+    if col.is_multi_reference:
+        return linked_pks(version, col.name) or None
     return getattr(version, col.field.attname)
 
 
 def _shown(col: Column, value: Any) -> Any:
-    """A stored value as the API shows it: references by external id, dates as ISO text."""
+    """A stored value as the API shows it: references by external id (a sorted list for
+    many-to-many links), dates as ISO text."""
     if value is None:
         return None
+    if col.is_multi_reference and col.target is not None:
+        return sorted(external_ids(col.target, value))
     if col.is_reference and col.target is not None:
         return _external_id_of(col.target, value)
     if isinstance(value, dt.date):

@@ -20,6 +20,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils.http import urlencode
 
+from qualityloop.records.base import external_ids, pks_of_link_rows
 from qualityloop.services import metrics, permissions
 from qualityloop.services.record_kinds import KINDS, Column, RecordKind, get_kind, kind_for_model
 
@@ -275,6 +276,12 @@ def _value_text(field: Any, value: Any) -> str:
     return _plain(value)
 
 
+def _links_text(field: Any, rows: list[dict]) -> str:
+    """The records a version was linked to, as external ids ("C-1; C-2")."""
+    ids = sorted(external_ids(field.related_model, pks_of_link_rows(field, rows)))
+    return "; ".join(ids) or "–"
+
+
 def history_entries(obj: models.Model) -> list[dict]:
     """The record's history, newest first: who, when, what kind of change, fields old -> new."""
     if not hasattr(obj, "history"):
@@ -288,9 +295,10 @@ def history_entries(obj: models.Model) -> list[dict]:
         if older is not None:
             for change in newer.diff_against(older).changes:
                 field = obj._meta.get_field(change.field)
+                shown = _links_text if field.many_to_many else _value_text
                 changes.append({
                     "field": field.verbose_name,
-                    "old": _value_text(field, change.old), "new": _value_text(field, change.new),
+                    "old": shown(field, change.old), "new": shown(field, change.new),
                 })
         entries.append({
             "when": newer.history_date, "who": newer.history_user,
