@@ -15,7 +15,10 @@ from typer.testing import CliRunner
 from qualityloop.cli import app
 
 # Commands that report data, and so must offer --json.
-DATA_COMMANDS = ["kinds", "import", "export", "demo", "migrate", "user add"]
+DATA_COMMANDS = [
+    "kinds", "import", "export", "demo", "migrate", "user add", "user set-role", "user list",
+    "user token", "user revoke",
+]
 
 
 def command_paths(group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -156,3 +159,35 @@ def test_serving_on_a_taken_port_is_a_clear_error(tmp_path):
     assert result.returncode == 1
     assert f"cannot serve on 127.0.0.1:{port}" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+@pytest.mark.django_db
+def test_user_commands_change_what_the_api_allows(client):
+    def cli(*args: str) -> dict:
+        result = CliRunner().invoke(app, [*args, "--json"], terminal_width=200)
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output)
+
+    def create_unit(token: str, external_id: str) -> int:
+        return client.post(
+            "/api/org-units/", {"external_id": external_id, "name": "Plant"},
+            content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}",
+        ).status_code
+
+    first = cli("user", "add", "ann", "--role", "viewer")["token"]
+    assert create_unit(first, "U-1") == 403
+    assert cli("user", "set-role", "ann", "staff") == {"username": "ann", "role": "staff"}
+    assert create_unit(first, "U-1") == 201
+    second = cli("user", "token", "ann")["token"]
+    listed = {u["username"]: u for u in cli("user", "list")}
+    assert listed["ann"]["role"] == "staff" and listed["ann"]["active_tokens"] == 2
+    assert cli("user", "revoke", "ann")["revoked"] == 2
+    assert create_unit(second, "U-2") == 401
+    assert cli("user", "list")[0]["active_tokens"] == 0
+
+
+@pytest.mark.django_db
+def test_user_commands_name_an_unknown_user():
+    result = CliRunner().invoke(app, ["user", "set-role", "nobody", "staff"])
+    assert result.exit_code == 1
+    assert "no user called 'nobody'" in result.output

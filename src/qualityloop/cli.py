@@ -256,6 +256,72 @@ def user_add(
     )
 
 
+UserName = Annotated[str, typer.Argument(help="Login name.")]
+
+
+@user_app.command("set-role")
+def user_set_role(
+    name: UserName,
+    role: Annotated[str, typer.Argument(help="admin, top-management, quality-manager, "
+                                             "unit-lead, staff or viewer.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Change a user's role; their rights in the web app, admin and API follow at once."""
+    _django()
+    from qualityloop.services.users import set_role
+
+    try:
+        set_role(name, role)
+    except ValueError as problem:
+        _fail(str(problem), as_json)
+    _emit({"username": name, "role": role}, as_json, f"{name} is now {role}.")
+
+
+@user_app.command("list")
+def user_list(as_json: JsonFlag = False) -> None:
+    """List users with their role and active API tokens."""
+    _django()
+    from qualityloop.services.users import list_users
+
+    users = list_users()
+    table = Table("user", "role", "active", "API tokens", "last login")
+    for u in users:
+        table.add_row(u["username"], u["role"] or "(none)", "yes" if u["active"] else "no",
+                      str(u["active_tokens"]), str(u["last_login"] or "never"))
+    _emit(users, as_json, table)
+
+
+@user_app.command("token")
+def user_token(
+    name: UserName,
+    token_name: Annotated[str, typer.Option("--name", help="A label for the token.")] = "cli",
+    as_json: JsonFlag = False,
+) -> None:
+    """Issue a new API token for a user (shown once)."""
+    _django()
+    from qualityloop.services.users import issue_token
+
+    try:
+        plain = issue_token(name, token_name)
+    except ValueError as problem:
+        _fail(str(problem), as_json)
+    _emit({"username": name, "token": plain}, as_json,
+          f"API token for {name} (shown once): {plain}")
+
+
+@user_app.command("revoke")
+def user_revoke(name: UserName, as_json: JsonFlag = False) -> None:
+    """Revoke every API token of a user."""
+    _django()
+    from qualityloop.services.users import revoke_tokens
+
+    try:
+        count = revoke_tokens(name)
+    except ValueError as problem:
+        _fail(str(problem), as_json)
+    _emit({"username": name, "revoked": count}, as_json, f"Revoked {count} token(s) of {name}.")
+
+
 def main() -> None:  # pragma: no cover - console script entry
     app()
 

@@ -53,10 +53,10 @@ def add_user(
 def set_role(username: str, role: str) -> None:
     """Give an existing user ``role``; their group and admin rights follow at once.
 
-    Raises ValueError for an unknown role; ``User.DoesNotExist`` for an unknown username.
+    Raises ValueError for an unknown role or an unknown username.
     """
     _check_role(role)
-    user = get_user_model().objects.get(username=username)
+    user = _existing(username)
     with transaction.atomic():
         sync_role_groups()
         Profile.objects.update_or_create(user=user, defaults={"role": role})
@@ -65,3 +65,41 @@ def set_role(username: str, role: str) -> None:
 def _check_role(role: str) -> None:
     if role not in Role.values:
         raise ValueError(f"unknown role {role!r}; expected one of: {', '.join(Role.values)}")
+
+
+def _existing(username: str):
+    try:
+        return get_user_model().objects.get(username=username)
+    except get_user_model().DoesNotExist:
+        raise ValueError(f"no user called {username!r}") from None
+
+
+def list_users() -> list[dict]:
+    """Every user with role, state and how many API tokens are active."""
+    users = get_user_model().objects.order_by("username").select_related("profile")
+    return [
+        {
+            "username": user.username,
+            "role": getattr(getattr(user, "profile", None), "role", None),
+            "active": user.is_active,
+            "active_tokens": user.api_tokens.filter(revoked_at__isnull=True).count(),
+            "last_login": user.last_login,
+        }
+        for user in users
+    ]
+
+
+def issue_token(username: str, name: str = "cli") -> str:
+    """A new API token for an existing user; the plain token is returned once."""
+    _token, plain = ApiToken.issue(_existing(username), name=name)
+    return plain
+
+
+def revoke_tokens(username: str) -> int:
+    """Revoke every active API token of a user; returns how many were revoked."""
+    from django.utils import timezone
+
+    user = _existing(username)
+    return ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
