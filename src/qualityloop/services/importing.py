@@ -16,19 +16,28 @@ from pathlib import Path
 from typing import Any
 
 from django.db import DatabaseError, transaction
-from django.utils import timezone
 
 from qualityloop.services.record_kinds import (
+    CellError,
+    Column,
     RecordKind,
     get_kind,
     missing_required,
     unknown_columns,
 )
-from qualityloop.services.record_writer import RowInvalid, prepare_record, write_record
+from qualityloop.services.record_writer import (
+    FieldChecks,
+    RowInvalid,
+    insert_rows,
+    known_external_ids,
+    prepare_record,
+    save_prepared,
+    unknown_reference,
+    update_rows,
+)
 from qualityloop.services.tabular import Table, TableError, read_table
 
 MAX_PROBLEMS = 200
-BULK_BATCH = 2000
 LOOKUP_CHUNK = 900
 
 
@@ -206,8 +215,8 @@ def _fail_if_problems(run: _Run) -> None:
 def _write_rows(run: _Run) -> None:
     rows = _unique_rows(run)
     rows = _parents_first(run, rows)
-    if _bulk_capable(run.kind):
-        _write_bulk(run, rows)
+    if run.kind.is_plain:
+        _write_plain(run, rows)
     else:
         _write_one_by_one(run, rows)
 
@@ -281,63 +290,179 @@ def _report_loop(run: _Run, loop: list, columns: list[str], looped: set[int]) ->
         run.problem(number, columns[0], message)
 
 
-def _bulk_capable(kind: RecordKind) -> bool:
-    """Kinds without history or many-to-many links are saved in bulk (orders: large files)."""
-    model = kind.model
-    return not hasattr(model, "history") and not any(c.is_multi_reference for c in kind.columns)
-
-
 def _write_one_by_one(run: _Run, rows: list[tuple[int, dict[str, Any]]]) -> None:
-    reason = f"import {run.file}"
+    """Record by record through the record writer (history, links, the model's own rules).
+
+    Existing records are fetched in batches up front. A row needs no savepoint of its own: a row
+    with problems raises before anything of it is written.
+    """
+    kind, reason = run.kind, f"import {run.file}"
+    existing = _existing_records(kind.model, [_text(cells.get("external_id")) for _, cells in rows])
+    check_unique = kind.has_unique_checks_besides_external_id
     for number, cells in rows:
+        instance = existing.get(_text(cells.get("external_id"))) or kind.model()
         try:
-            with transaction.atomic():
-                _, status = write_record(
-                    run.kind, cells, partial=True, ref_cache=run.ref_cache, change_reason=reason
-                )
+            prepared = prepare_record(kind, cells, instance=instance, partial=True,
+                                      ref_cache=run.ref_cache, validate_unique=check_unique)
         except RowInvalid as invalid:
             run.row_invalid(number, invalid)
             continue
-        run.report.count(status)
-
-
-def _write_bulk(run: _Run, rows: list[tuple[int, dict[str, Any]]]) -> None:
-    """The same checks as write_record, with existing records fetched and saved in batches."""
-    model = run.kind.model
-    existing = _existing(model, [_text(cells.get("external_id")) for _, cells in rows])
-    new, changed, changed_fields = [], [], set()
-    for number, cells in rows:
-        instance = existing.get(_text(cells.get("external_id"))) or model()
-        try:
-            prepared = prepare_record(run.kind, cells, instance=instance, partial=True,
-                                      ref_cache=run.ref_cache, validate_unique=False)
-        except RowInvalid as invalid:
-            run.row_invalid(number, invalid)
-            continue
+        if prepared.status != "unchanged":
+            save_prepared(prepared, run.ref_cache, change_reason=reason)
         run.report.count(prepared.status)
-        if prepared.status == "created":
-            new.append(prepared.obj)
-        elif prepared.status == "updated":
-            changed.append(prepared.obj)
-            changed_fields.update(prepared.changed_fields)
-    if run.problems:
-        return
-    model.objects.bulk_create(new, batch_size=BULK_BATCH)
-    if changed:
-        now = timezone.now()
-        for obj in changed:
-            obj.updated_at = now
-        fields = sorted(changed_fields | {"updated_at"})
-        model.objects.bulk_update(changed, fields, batch_size=BULK_BATCH // 4)
 
 
-def _existing(model: Any, external_ids: list[str]) -> dict[str, Any]:
+def _existing_records(model: Any, external_ids: list[str]) -> dict[str, Any]:
     found: dict[str, Any] = {}
-    wanted = [x for x in external_ids if x]
-    for start in range(0, len(wanted), LOOKUP_CHUNK):
-        chunk = wanted[start:start + LOOKUP_CHUNK]
+    for chunk in _chunks(external_ids):
         found.update({obj.external_id: obj for obj in model.objects.filter(external_id__in=chunk)})
     return found
+
+
+def _chunks(external_ids: list[str]) -> Iterable[list[str]]:
+    wanted = [x for x in external_ids if x]
+    for start in range(0, len(wanted), LOOKUP_CHUNK):
+        yield wanted[start:start + LOOKUP_CHUNK]
+
+
+# --- plain kinds (RecordKind.is_plain): large files ----------------------------------------------
+
+class _CellReader:
+    """``Column.parse`` for one column, references turned into primary keys, with the record
+    writer's messages; a cell text seen before is not worked out again."""
+
+    def __init__(self, column: Column, ref_cache: dict) -> None:
+        self.column, self.name = column, column.name
+        self._ref_cache = ref_cache
+        self._seen: dict[str, tuple[Any, str | None]] = {}
+
+    def read(self, raw: Any) -> tuple[Any, str | None]:
+        """(value, None), or (None, what is wrong)."""
+        if not (isinstance(raw, str) and raw.strip()):
+            return self._read(raw)
+        if raw not in self._seen:
+            self._seen[raw] = self._read(raw)
+        return self._seen[raw]
+
+    def _read(self, raw: Any) -> tuple[Any, str | None]:
+        try:
+            value = self.column.parse(raw)
+        except CellError as problem:
+            return None, str(problem)
+        if not self.column.is_reference or value is None:
+            return value, None
+        known = known_external_ids(self.column.target, self._ref_cache)  # type: ignore[arg-type]
+        if value not in known:
+            return None, unknown_reference(self.column, [value])
+        return known[value], None
+
+
+@dataclass
+class _PlainRows:
+    """Rows of a plain kind checked so far, waiting to be written."""
+
+    new: list[dict[str, Any]] = field(default_factory=list)
+    changed: list[tuple[Any, dict[str, Any]]] = field(default_factory=list)
+    changed_names: set[str] = field(default_factory=set)
+
+
+def _write_plain(run: _Run, rows: list[tuple[int, dict[str, Any]]]) -> None:
+    """The record writer's checks and messages, worked out cell by cell and value by value (a
+    value seen before is not checked again), then written with batched INSERT and UPDATE."""
+    kind = run.kind
+    readers = [_CellReader(c, run.ref_cache) for c in kind.columns]
+    given = [r for r in readers if r.name in run.table.header]
+    existing = _existing_values(kind, [_text(cells.get("external_id")) for _, cells in rows])
+    checks, plain = FieldChecks(), _PlainRows()
+    for number, cells in rows:
+        values, errors = _read_cells(given, cells)
+        current = existing.get(values.get("external_id", ""))
+        _complete(readers, values, errors, current)
+        cleaned = _check_values(kind, values, errors, checks)
+        if errors:
+            run.row_invalid(number, RowInvalid(errors))
+            continue
+        run.report.count(_keep(kind, plain, values, cleaned, current, given))
+    if not run.problems:
+        insert_rows(kind.model, plain.new)
+        update_rows(kind.model, plain.changed, plain.changed_names)
+
+
+def _existing_values(kind: RecordKind, external_ids: list[str]) -> dict[str, tuple[Any, dict]]:
+    """external id -> (pk, column name -> value) of the records already in the database."""
+    names = [c.name for c in kind.columns]
+    attnames = [c.field.attname for c in kind.columns]
+    found: dict[str, tuple[Any, dict]] = {}
+    for chunk in _chunks(external_ids):
+        records = kind.model._default_manager.filter(external_id__in=chunk)
+        for pk, *values in records.values_list("pk", *attnames):
+            current = dict(zip(names, values, strict=True))
+            found[current["external_id"]] = (pk, current)
+    return found
+
+
+def _read_cells(
+    readers: list[_CellReader], cells: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    values: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for reader in readers:
+        value, problem = reader.read(cells.get(reader.name))
+        if problem is None:
+            values[reader.name] = value
+        else:
+            errors[reader.name] = problem
+    return values, errors
+
+
+def _complete(
+    readers: list[_CellReader], values: dict, errors: dict, current: tuple[Any, dict] | None
+) -> None:
+    """Columns left out of the file keep their values, or get their defaults on a new record."""
+    for reader in readers:
+        if reader.name in values or reader.name in errors:
+            continue
+        if current is not None:
+            values[reader.name] = current[1][reader.name]
+            continue
+        value, problem = reader.read(None)
+        if problem is None:
+            values[reader.name] = value
+        else:
+            errors[reader.name] = problem
+
+
+def _check_values(
+    kind: RecordKind, values: dict[str, Any], errors: dict[str, str], checks: FieldChecks
+) -> dict[str, Any]:
+    """``full_clean()`` of a plain kind: each column's field checks; returns the cleaned values."""
+    cleaned: dict[str, Any] = {}
+    for column in kind.columns:
+        if column.is_reference or column.name in errors:
+            continue
+        cleaned[column.name], problem = checks.check(column.field, values[column.name])
+        if problem is not None:
+            errors[column.name] = problem
+    return cleaned
+
+
+def _keep(
+    kind: RecordKind, plain: _PlainRows, values: dict[str, Any], cleaned: dict[str, Any],
+    current: tuple[Any, dict] | None, given: list[_CellReader],
+) -> str:
+    """Put a checked row with the new or changed rows; its status. As in the record writer, the
+    parsed values tell whether a record changed, the cleaned ones are saved."""
+    row = {c.field.attname: cleaned.get(c.name, values[c.name]) for c in kind.columns}
+    if current is None:
+        plain.new.append(row)
+        return "created"
+    pk, before = current
+    changed = [r.name for r in given if values[r.name] != before[r.name]]
+    if not changed:
+        return "unchanged"
+    plain.changed.append((pk, row))
+    plain.changed_names.update(changed)
+    return "updated"
 
 
 def _text(value: Any) -> str:

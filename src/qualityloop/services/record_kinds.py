@@ -19,6 +19,7 @@ from typing import Any
 
 from django.apps import apps
 from django.db import models
+from django.db.models import signals
 
 TRUE_WORDS = {"true", "yes", "y", "1", "t"}
 FALSE_WORDS = {"false", "no", "n", "0", "f"}
@@ -44,19 +45,20 @@ class Column:
     name: str
     field: models.Field
 
-    @property
+    # Properties of a field never change: they are worked out once, as a file has many cells.
+    @cached_property
     def is_reference(self) -> bool:
         return isinstance(self.field, models.ForeignKey)
 
-    @property
+    @cached_property
     def is_multi_reference(self) -> bool:
         return isinstance(self.field, models.ManyToManyField)
 
-    @property
+    @cached_property
     def target(self) -> type[models.Model] | None:
         return self.field.related_model if self.field.is_relation else None  # type: ignore[return-value]
 
-    @property
+    @cached_property
     def required(self) -> bool:
         if self.is_multi_reference:
             return False
@@ -64,7 +66,7 @@ class Column:
             return False
         return not (self.field.null or self.field.blank)
 
-    @property
+    @cached_property
     def choices(self) -> list[tuple[Any, str]]:
         return list(self.field.choices or [])
 
@@ -247,12 +249,57 @@ class RecordKind:
         """One record as a flat row with the kind's columns."""
         return {c.name: c.format(getattr(obj, c.name)) for c in self.columns}
 
+    @property
+    def is_plain(self) -> bool:
+        """Whether the kind's rows can be checked field by field and saved with plain INSERT and
+        UPDATE statements, with exactly the checks of ``full_clean()`` and the effects of
+        ``save()``.
+
+        True when the model keeps no history, has no many-to-many or self references, uses
+        Django's own ``save()``, ``clean()`` and ``full_clean()``, has no constraints, no parent
+        tables and no save signals, and every field that is not a column is the automatic key or
+        an ``auto_now`` / ``auto_now_add`` time stamp.
+        """
+        model = self.model
+        meta = model._meta
+        return (
+            not hasattr(model, "history")
+            and not any(c.is_multi_reference or c.target is model for c in self.columns)
+            and all(getattr(model, name) is getattr(models.Model, name) for name in _PLAIN_METHODS)
+            and not meta.constraints and not meta.parents
+            and not signals.pre_save.has_listeners(model)
+            and not signals.post_save.has_listeners(model)
+            and all(self._is_automatic(f) for f in meta.concrete_fields if f.name not in
+                    self.column_names)
+        )
+
+    def _is_automatic(self, field: models.Field) -> bool:
+        stamped = getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
+        return field is self.model._meta.auto_field or bool(stamped)
+
+    @property
+    def has_unique_checks_besides_external_id(self) -> bool:
+        """Whether the record writer's ``validate_unique()`` checks anything but ``external_id``
+        (which an import checks itself: a repeated id in the file is a problem, an id already in
+        the database is updated). Like the writer, it leaves out relations and non-columns."""
+        model = self.model
+        columns = set(self.column_names)
+        skipped = {
+            f.name for f in model._meta.concrete_fields
+            if f.name not in columns or f.is_relation or f.name == "external_id"
+        }
+        unique, dated = model()._get_unique_checks(exclude=skipped)
+        return bool(unique or dated)
+
     def queryset(self) -> models.QuerySet:
         qs = self.model.objects.all()
         refs = [c.name for c in self.columns if c.is_reference]
         multi = [c.name for c in self.columns if c.is_multi_reference]
         return qs.select_related(*refs).prefetch_related(*multi).order_by("pk")
 
+
+_PLAIN_METHODS = ("save", "save_base", "clean", "clean_fields", "full_clean",
+                  "validate_constraints")
 
 # In dependency order: a kind only refers to kinds listed before it (or to itself).
 KINDS: list[RecordKind] = [

@@ -11,12 +11,14 @@ The caller owns the transaction: wrap calls in ``transaction.atomic()``.
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import NON_FIELD_ERRORS, ObjectDoesNotExist, ValidationError
-from django.db import models
+from django.db import connection, models
 from django.utils import timezone
 
 from qualityloop.services.record_kinds import CellError, Column, RecordKind
@@ -225,8 +227,7 @@ def _resolve_references(
         ids = value if column.is_multi_reference else [value]
         pks, missing = _lookup(column.target, ids, ref_cache)  # type: ignore[arg-type]
         if missing:
-            noun = column.target._meta.verbose_name  # type: ignore[union-attr]
-            errors[name] = "; ".join(f"no {noun} with external id {x!r}" for x in missing)
+            errors[name] = unknown_reference(column, missing)
             resolved.pop(name)
             continue
         resolved[name] = pks if column.is_multi_reference else pks[0]
@@ -237,10 +238,7 @@ def _lookup(
     model: type[models.Model], ids: list[str], ref_cache: dict | None
 ) -> tuple[list[int], list[str]]:
     if ref_cache is not None:
-        known = ref_cache.get(model._meta.label)
-        if known is None:
-            known = dict(model._default_manager.values_list("external_id", "pk"))
-            ref_cache[model._meta.label] = known
+        known = known_external_ids(model, ref_cache)
     else:
         known = dict(
             model._default_manager.filter(external_id__in=ids).values_list("external_id", "pk")
@@ -248,6 +246,21 @@ def _lookup(
     pks = [known[x] for x in ids if x in known]
     missing = [x for x in ids if x not in known]
     return pks, missing
+
+
+def known_external_ids(model: type[models.Model], ref_cache: dict) -> dict[str, int]:
+    """External id -> primary key of every record of ``model``, loaded once into ``ref_cache``."""
+    known = ref_cache.get(model._meta.label)
+    if known is None:
+        known = dict(model._default_manager.values_list("external_id", "pk"))
+        ref_cache[model._meta.label] = known
+    return known
+
+
+def unknown_reference(column: Column, missing: Iterable[str]) -> str:
+    """The message for external ids in a reference column that name no record."""
+    noun = column.target._meta.verbose_name  # type: ignore[union-attr]
+    return "; ".join(f"no {noun} with external id {x!r}" for x in missing)
 
 
 def _assign(kind: RecordKind, obj: models.Model, resolved: dict[str, Any]) -> list[str]:
@@ -305,7 +318,134 @@ def _messages_by_field(invalid: ValidationError) -> dict[str, list[str]]:
     return {ALL: list(invalid.messages)}
 
 
+# --- many rows of a plain kind (RecordKind.is_plain) ---------------------------------------------
+
+class FieldChecks:
+    """The checks ``full_clean()`` runs on one field value (``Field.clean``: type, choices, null,
+    blank and every validator), remembered per field and value.
+
+    ``check(field, value)`` gives the cleaned value and ``None``, or the value and the message
+    ``full_clean()`` would give. The checks depend on the field and the value only, and files
+    repeat values, so a large file is checked much faster.
+    """
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple, tuple[Any, str | None]] = {}
+
+    def check(self, field: models.Field, value: Any) -> tuple[Any, str | None]:
+        key = _value_key(value)
+        if key is None:
+            return _clean_field(field, value)
+        result = self._seen.get((field.attname, *key))
+        if result is None:
+            result = self._seen[(field.attname, *key)] = _clean_field(field, value)
+        return result
+
+
+def _clean_field(field: models.Field, value: Any) -> tuple[Any, str | None]:
+    """What ``Model.clean_fields()`` does for one field."""
+    if field.blank and value in field.empty_values:
+        return value, None
+    try:
+        # No non-relation field of Django uses the model instance to validate a value.
+        return field.clean(value, None), None
+    except ValidationError as invalid:
+        return value, " ".join(invalid.messages)
+
+
+def _value_key(value: Any) -> tuple | None:
+    """A key telling apart values that compare equal but are not the same (1, 1.0 and True;
+    Decimal 1.0 and 1.00); ``None`` for a value that cannot be a key (a list)."""
+    if isinstance(value, decimal.Decimal):
+        return type(value), str(value)
+    try:
+        hash(value)
+    except TypeError:
+        return None
+    return type(value), value
+
+
+class _DatabaseValues:
+    """``Field.get_db_prep_save`` for values of one field, remembered per value."""
+
+    def __init__(self, field: models.Field) -> None:
+        self.field = field
+        self._seen: dict[tuple, Any] = {}
+
+    def __call__(self, value: Any) -> Any:
+        key = _value_key(value)
+        if key is None:
+            return self.field.get_db_prep_save(value, connection)
+        if key not in self._seen:
+            self._seen[key] = self.field.get_db_prep_save(value, connection)
+        return self._seen[key]
+
+
+def insert_rows(model: type[models.Model], rows: list[dict[str, Any]], batch: int = 2000) -> None:
+    """Insert new records of a plain kind, given as field attname -> value for every column.
+
+    The automatic key is left to the database; ``auto_now`` and ``auto_now_add`` time stamps are
+    set to the same moment for every row, as ``save()`` would set them.
+    """
+    now = timezone.now()
+    fields = [f for f in model._meta.concrete_fields if f is not model._meta.auto_field]
+    stamped = {f.attname: _stamp(f, now) for f in fields if _is_stamped(f, adding=True)}
+    sql = "INSERT INTO {} ({}) VALUES ({})".format(
+        _quoted(model._meta.db_table), ", ".join(_quoted(f.column) for f in fields),
+        ", ".join(["%s"] * len(fields)),
+    )
+    _execute_many(sql, fields, [row | stamped for row in rows], [], batch)
+
+
+def update_rows(
+    model: type[models.Model], rows: list[tuple[Any, dict[str, Any]]], names: Iterable[str],
+    batch: int = 500,
+) -> None:
+    """Update records of a plain kind: (pk, field name -> value) pairs, the fields ``names``;
+    ``auto_now`` time stamps are set to the same moment for every row."""
+    now = timezone.now()
+    meta = model._meta
+    fields = [meta.get_field(name) for name in sorted(names)]
+    fields += [f for f in meta.concrete_fields if _is_stamped(f, adding=False) and f not in fields]
+    stamped = {f.attname: _stamp(f, now) for f in fields if _is_stamped(f, adding=False)}
+    sql = "UPDATE {} SET {} WHERE {} = %s".format(
+        _quoted(meta.db_table), ", ".join(f"{_quoted(f.column)} = %s" for f in fields),
+        _quoted(meta.pk.column),  # type: ignore[union-attr]
+    )
+    values = [values | stamped for _, values in rows]
+    _execute_many(sql, fields, values, [pk for pk, _ in rows], batch)
+
+
+def _execute_many(
+    sql: str, fields: list[models.Field], rows: list[dict[str, Any]], keys: list[Any], batch: int
+) -> None:
+    prepare = [(f.attname, _DatabaseValues(f)) for f in fields]
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), batch):
+            params = [
+                [to_db(row[attname]) for attname, to_db in prepare]
+                for row in rows[start:start + batch]
+            ]
+            for line, key in zip(params, keys[start:start + batch], strict=False):
+                line.append(key)
+            cursor.executemany(sql, params)
+
+
+def _is_stamped(field: models.Field, adding: bool) -> bool:
+    return bool(getattr(field, "auto_now", False) or (adding and getattr(field, "auto_now_add",
+                                                                          False)))
+
+
+def _stamp(field: models.Field, now: Any) -> Any:
+    return now if isinstance(field, models.DateTimeField) else dt.date.today()
+
+
+def _quoted(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
 __all__ = [
-    "PreparedRecord", "RowInvalid", "delete_record", "prepare_record", "save_prepared",
+    "FieldChecks", "PreparedRecord", "RowInvalid", "delete_record", "insert_rows",
+    "known_external_ids", "prepare_record", "save_prepared", "unknown_reference", "update_rows",
     "write_record",
 ]
