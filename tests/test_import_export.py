@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 from django.apps import apps
+from django.db import transaction
+from django.db.models import Model
 from typer.testing import CliRunner
 
 from qualityloop.cli import app
@@ -22,7 +24,8 @@ from qualityloop.records.quality.models import QualityObjective
 from qualityloop.services import tabular
 from qualityloop.services.exporting import ExportFailed, export_file
 from qualityloop.services.importing import MAX_PROBLEMS, ImportFailed, import_file
-from qualityloop.services.record_kinds import KINDS, rows
+from qualityloop.services.record_kinds import KINDS, get_kind, rows
+from qualityloop.services.record_writer import RowInvalid, write_record
 
 pytestmark = pytest.mark.django_db
 
@@ -471,3 +474,81 @@ def test_a_large_orders_file_takes_the_bulk_path_and_reimports_unchanged(tmp_pat
     assert report.created == 200_000
     assert Order.objects.filter(external_id__startswith="B-").count() == 200_000
     assert import_file("orders", path).unchanged == 200_000
+
+
+# --- plain kinds (orders): checked value by value, written in batches ---------------------------
+
+ORDER_HEADER = ["external_id", "customer", "ordered_on", "amount", "currency", "product"]
+BAD_ORDERS = [
+    ["O-20", "007", "2023-02-30", "10", "EUR", ""],           # no such date
+    ["O-21", "C-404", "2023-02-01", "10", "EUR", ""],         # unknown customer
+    ["O-22", "007", "2023-02-01", "1e20", "EUR", ""],         # too many digits (validator)
+    ["O-23", "007", "2023-02-01", "-1", "EURO", "x" * 101],  # several problems on one row
+    ["O-24", "", "", "", "", ""],                             # required cells empty
+    ["O-25", "007", "2023-02-01", "-1", "EUR", ""],           # the same bad value again
+    ["", "007", "2023-02-01", "10", "EUR", ""],               # no external id
+]
+
+
+def test_orders_are_a_plain_kind_and_history_kinds_are_not():
+    assert get_kind("orders").is_plain
+    for kind in KINDS:
+        if hasattr(kind.model, "history") or kind.model.clean is not Model.clean:
+            assert not kind.is_plain, kind.name
+
+
+def test_plain_path_messages_are_the_record_writers(loaded, tmp_path):
+    path = write_csv(tmp_path / "orders.csv", ORDER_HEADER, *BAD_ORDERS)
+    got = [(p.row, p.column, p.message) for p in fail("orders", path).problems]
+    expected = []
+    with transaction.atomic():
+        for number, line in enumerate(BAD_ORDERS, start=2):
+            cells = {name: (cell or None) for name, cell in zip(ORDER_HEADER, line, strict=True)}
+            with pytest.raises(RowInvalid) as invalid:
+                write_record(get_kind("orders"), cells, partial=True)
+            errors = sorted(invalid.value.errors.items(), key=lambda i: ORDER_HEADER.index(i[0]))
+            expected += [(number, column, message) for column, message in errors]
+    assert got == expected
+    assert len(got) == 11
+    assert (3, "customer", "no customer with external id 'C-404'") in got
+    assert (4, "amount", "Ensure that there are no more than 14 digits in total.") in got
+    assert snapshot() == loaded
+
+
+def test_plain_path_partial_update_keeps_other_columns_and_stamps_the_change(loaded, tmp_path):
+    before = Order.objects.get(external_id="O-1")
+    unchanged_stamp = Order.objects.get(external_id="O-2").updated_at
+    path = write_csv(tmp_path / "orders.csv", ["external_id", "customer", "ordered_on", "amount"],
+                     ["O-1", "007", "2023-01-15", "1250.5"], ["O-2", "007", "2023-03-15", "99.99"])
+    report = import_file("orders", path)
+    assert (report.created, report.updated, report.unchanged) == (0, 1, 1)
+    after = Order.objects.get(external_id="O-1")
+    assert (str(after.amount), after.product, after.customer_id) == ("1250.50", "Widget",
+                                                                    before.customer_id)
+    assert after.created_at == before.created_at
+    assert after.updated_at > before.updated_at
+    assert Order.objects.get(external_id="O-2").updated_at == unchanged_stamp
+
+
+def test_plain_path_new_rows_get_defaults_and_time_stamps(loaded, tmp_path):
+    path = write_csv(tmp_path / "orders.csv", ["external_id", "customer", "ordered_on", "amount"],
+                     ["O-30", "C-2", "2024-02-29", "5"])
+    assert import_file("orders", path).created == 1
+    order = Order.objects.get(external_id="O-30")
+    assert (order.customer.external_id, order.ordered_on, str(order.amount)) == (
+        "C-2", dt.date(2024, 2, 29), "5.00")
+    assert (order.currency, order.product) == ("EUR", "")
+    assert order.created_at is not None and order.updated_at is not None
+
+
+def test_plain_path_dry_run_and_failure_change_nothing(loaded, tmp_path):
+    path = write_csv(tmp_path / "orders.csv", ORDER_HEADER,
+                     ["O-1", "007", "2023-01-15", "1", "EUR", ""], ["O-40", "C-3", "2024-01-01",
+                                                                    "2", "USD", "Gear"])
+    report = import_file("orders", path, dry_run=True)
+    assert (report.created, report.updated, report.dry_run) == (1, 1, True)
+    assert snapshot() == loaded
+    write_csv(path, ORDER_HEADER, ["O-1", "007", "2023-01-15", "1", "EUR", ""],
+              ["O-40", "C-3", "2024-01-01", "-2", "USD", "Gear"])
+    fail("orders", path)
+    assert snapshot() == loaded

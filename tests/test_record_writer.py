@@ -180,3 +180,26 @@ def test_delete_of_a_protected_record_is_row_invalid(unit):
     with pytest.raises(RowInvalid) as caught:
         delete_record(UNITS, unit)
     assert "still referenced by" in caught.value.errors["__all__"]
+
+
+def test_field_checks_give_full_cleans_messages_and_cleaned_values():
+    from decimal import Decimal
+
+    from django.core.exceptions import ValidationError
+
+    from qualityloop.records.customers.models import Order
+    from qualityloop.services.record_writer import FieldChecks
+
+    checks = FieldChecks()
+    amount = Order._meta.get_field("amount")
+    for value in (Decimal("-1.00"), Decimal("1E+20"), Decimal("-1.00"), Decimal("12.50")):
+        order = Order(amount=value)
+        try:
+            order.clean_fields(exclude={"external_id", "customer", "ordered_on"})
+            expected = (value, None)
+        except ValidationError as invalid:
+            expected = (value, " ".join(invalid.message_dict["amount"]))
+        assert checks.check(amount, value) == expected
+    assert checks.check(amount, Decimal("12.50"))[1] is None
+    assert checks.check(amount, Decimal("-1.00"))[1] == (
+        "Ensure this value is greater than or equal to 0.")

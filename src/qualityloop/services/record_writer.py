@@ -333,13 +333,14 @@ class FieldChecks:
         self._seen: dict[tuple, tuple[Any, str | None]] = {}
 
     def check(self, field: models.Field, value: Any) -> tuple[Any, str | None]:
-        key = _value_key(value)
-        if key is None:
+        key = (field.attname, *_value_key(value))
+        try:
+            return self._seen[key]
+        except KeyError:
+            result = self._seen[key] = _clean_field(field, value)
+            return result
+        except TypeError:  # a value that cannot be a key (a list)
             return _clean_field(field, value)
-        result = self._seen.get((field.attname, *key))
-        if result is None:
-            result = self._seen[(field.attname, *key)] = _clean_field(field, value)
-        return result
 
 
 def _clean_field(field: models.Field, value: Any) -> tuple[Any, str | None]:
@@ -353,16 +354,11 @@ def _clean_field(field: models.Field, value: Any) -> tuple[Any, str | None]:
         return value, " ".join(invalid.messages)
 
 
-def _value_key(value: Any) -> tuple | None:
+def _value_key(value: Any) -> tuple[type, Any]:
     """A key telling apart values that compare equal but are not the same (1, 1.0 and True;
-    Decimal 1.0 and 1.00); ``None`` for a value that cannot be a key (a list)."""
-    if isinstance(value, decimal.Decimal):
-        return type(value), str(value)
-    try:
-        hash(value)
-    except TypeError:
-        return None
-    return type(value), value
+    Decimal 1.0 and 1.00)."""
+    kind = type(value)
+    return kind, (str(value) if kind is decimal.Decimal else value)
 
 
 class _DatabaseValues:
@@ -374,11 +370,13 @@ class _DatabaseValues:
 
     def __call__(self, value: Any) -> Any:
         key = _value_key(value)
-        if key is None:
+        try:
+            return self._seen[key]
+        except KeyError:
+            result = self._seen[key] = self.field.get_db_prep_save(value, connection)
+            return result
+        except TypeError:  # a value that cannot be a key (a list)
             return self.field.get_db_prep_save(value, connection)
-        if key not in self._seen:
-            self._seen[key] = self.field.get_db_prep_save(value, connection)
-        return self._seen[key]
 
 
 def insert_rows(model: type[models.Model], rows: list[dict[str, Any]], batch: int = 2000) -> None:
@@ -405,8 +403,8 @@ def update_rows(
     ``auto_now`` time stamps are set to the same moment for every row."""
     now = timezone.now()
     meta = model._meta
-    fields = [meta.get_field(name) for name in sorted(names)]
-    fields += [f for f in meta.concrete_fields if _is_stamped(f, adding=False) and f not in fields]
+    wanted = set(names)
+    fields = [f for f in meta.concrete_fields if f.name in wanted or _is_stamped(f, adding=False)]
     stamped = {f.attname: _stamp(f, now) for f in fields if _is_stamped(f, adding=False)}
     sql = "UPDATE {} SET {} WHERE {} = %s".format(
         _quoted(meta.db_table), ", ".join(f"{_quoted(f.column)} = %s" for f in fields),
@@ -440,7 +438,8 @@ def _stamp(field: models.Field, now: Any) -> Any:
     return now if isinstance(field, models.DateTimeField) else dt.date.today()
 
 
-def _quoted(name: str) -> str:
+def _quoted(name: str | None) -> str:
+    assert name is not None  # tables and concrete fields always have a name
     return connection.ops.quote_name(name)
 
 
