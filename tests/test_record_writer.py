@@ -203,3 +203,18 @@ def test_field_checks_give_full_cleans_messages_and_cleaned_values():
     assert checks.check(amount, Decimal("12.50"))[1] is None
     assert checks.check(amount, Decimal("-1.00"))[1] == (
         "Ensure this value is greater than or equal to 0.")
+
+
+def test_value_key_tells_apart_equal_values_that_are_not_the_same():
+    from decimal import Decimal
+
+    from qualityloop.services.record_writer import value_key
+
+    utc = dt.datetime(2024, 1, 1, 23, 30, tzinfo=dt.UTC)
+    berlin = utc.astimezone(dt.timezone(dt.timedelta(hours=1)))
+    pairs = [(1, 1.0), (1, True), (Decimal("1.0"), Decimal("1.00")), (0.0, -0.0), (utc, berlin),
+             (dt.date(2024, 1, 1), dt.datetime(2024, 1, 1))]
+    for a, b in pairs:
+        assert value_key(a) != value_key(b), (a, b)
+    assert value_key("007") == value_key("007")
+    assert value_key(dt.date(2024, 1, 1)) == value_key(dt.date(2024, 1, 1))

@@ -22,6 +22,7 @@ from qualityloop.services.record_kinds import (
     Column,
     RecordKind,
     get_kind,
+    is_empty,
     missing_required,
     unknown_columns,
 )
@@ -34,6 +35,7 @@ from qualityloop.services.record_writer import (
     save_prepared,
     unknown_reference,
     update_rows,
+    value_key,
 )
 from qualityloop.services.tabular import Table, TableError, read_table
 
@@ -329,20 +331,25 @@ def _chunks(external_ids: list[str]) -> Iterable[list[str]]:
 
 class _CellReader:
     """``Column.parse`` for one column, references turned into primary keys, with the record
-    writer's messages; a cell text seen before is not worked out again."""
+    writer's messages; a cell value seen before is not worked out again."""
 
     def __init__(self, column: Column, ref_cache: dict) -> None:
         self.column, self.name = column, column.name
         self._ref_cache = ref_cache
-        self._seen: dict[str, tuple[Any, str | None]] = {}
+        self._seen: dict[tuple, tuple[Any, str | None]] = {}
 
     def read(self, raw: Any) -> tuple[Any, str | None]:
         """(value, None), or (None, what is wrong)."""
-        if not (isinstance(raw, str) and raw.strip()):
+        if is_empty(raw):  # a default may be made afresh for each record
             return self._read(raw)
-        if raw not in self._seen:
-            self._seen[raw] = self._read(raw)
-        return self._seen[raw]
+        key = value_key(raw)
+        try:
+            return self._seen[key]
+        except KeyError:
+            result = self._seen[key] = self._read(raw)
+            return result
+        except TypeError:  # a cell that cannot be a key (a list)
+            return self._read(raw)
 
     def _read(self, raw: Any) -> tuple[Any, str | None]:
         try:

@@ -30,7 +30,8 @@ class CellError(ValueError):
     """A cell's value cannot be used; the message says what was expected."""
 
 
-def _is_empty(raw: Any) -> bool:
+def is_empty(raw: Any) -> bool:
+    """Whether a cell counts as empty: nothing, NaN or only white space."""
     if raw is None:
         return True
     if isinstance(raw, float) and math.isnan(raw):
@@ -97,7 +98,7 @@ class Column:
         References are returned as external ids (a string, or a list for multi-references); the
         importer resolves them, because resolving needs the database.
         """
-        if _is_empty(raw):
+        if is_empty(raw):
             return self._empty_value()
         if self.is_multi_reference:
             return [part.strip() for part in str(raw).split(";") if part.strip()]
@@ -368,7 +369,8 @@ def unknown_columns(kind: RecordKind, header: Iterable[str]) -> list[str]:
 
 
 __all__ = [
-    "KINDS", "CellError", "Column", "RecordKind", "get_kind", "kind_for_model", "kind_names",
+    "KINDS", "CellError", "Column", "RecordKind", "get_kind", "is_empty", "kind_for_model",
+    "kind_names",
     "missing_required", "rows", "unknown_columns",
 ]
 

@@ -12,7 +12,6 @@ The caller owns the transaction: wrap calls in ``transaction.atomic()``.
 from __future__ import annotations
 
 import datetime as dt
-import decimal
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -333,7 +332,7 @@ class FieldChecks:
         self._seen: dict[tuple, tuple[Any, str | None]] = {}
 
     def check(self, field: models.Field, value: Any) -> tuple[Any, str | None]:
-        key = (field.attname, *_value_key(value))
+        key = (field.attname, *value_key(value))
         try:
             return self._seen[key]
         except KeyError:
@@ -354,11 +353,14 @@ def _clean_field(field: models.Field, value: Any) -> tuple[Any, str | None]:
         return value, " ".join(invalid.messages)
 
 
-def _value_key(value: Any) -> tuple[type, Any]:
-    """A key telling apart values that compare equal but are not the same (1, 1.0 and True;
-    Decimal 1.0 and 1.00)."""
+_KEYED_BY_VALUE = (str, int, bool, dt.date, type(None))
+
+
+def value_key(value: Any) -> tuple[type, Any]:
+    """A key telling apart values that compare equal but are not the same: 1, 1.0 and True;
+    Decimal 1.0 and 1.00; 0.0 and -0.0; the same moment in two time zones."""
     kind = type(value)
-    return kind, (str(value) if kind is decimal.Decimal else value)
+    return kind, (value if kind in _KEYED_BY_VALUE else repr(value))
 
 
 class _DatabaseValues:
@@ -369,7 +371,7 @@ class _DatabaseValues:
         self._seen: dict[tuple, Any] = {}
 
     def __call__(self, value: Any) -> Any:
-        key = _value_key(value)
+        key = value_key(value)
         try:
             return self._seen[key]
         except KeyError:
@@ -446,5 +448,5 @@ def _quoted(name: str | None) -> str:
 __all__ = [
     "FieldChecks", "PreparedRecord", "RowInvalid", "delete_record", "insert_rows",
     "known_external_ids", "prepare_record", "save_prepared", "unknown_reference", "update_rows",
-    "write_record",
+    "value_key", "write_record",
 ]
