@@ -229,6 +229,26 @@ def test_writing_only_a_link_column_adds_a_version_and_rewriting_adds_none(users
     assert nc.history.count() == before + 1
 
 
+def test_one_write_of_fields_and_links_is_one_version(users, linked, plant):
+    ada, _, _ = users
+    nc, _ = linked
+    kind = get_kind("nonconformances")
+    before = nc.history.count()
+    write_record(kind, {"external_id": "NC-1", "severity": "major", "affected_customers": "C-2"},
+                 partial=True, history_user=ada)
+    assert nc.history.count() == before + 1
+    latest = nc.history.first()
+    assert (latest.severity, link_ids(latest, "affected_customers")) == ("major", ["C-2"])
+
+    created, _ = write_record(kind, {
+        "external_id": "NC-3", "title": "Scratch", "org_unit": plant.external_id,
+        "detected_on": "2024-05-01", "stage": "delivery", "source": "inspection",
+        "severity": "minor", "affected_customers": "C-1;C-2",
+    }, history_user=ada)
+    assert [(v.history_type, link_ids(v, "affected_customers"))
+            for v in created.history.all()] == [("+", ["C-1", "C-2"])]
+
+
 def test_importing_only_a_link_column_is_kept_and_reimporting_adds_nothing(linked, tmp_path):
     nc, _ = linked
     path = tmp_path / "ncs.csv"

@@ -20,6 +20,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ObjectDoesNotExist, Validat
 from django.db import connection, models
 from django.utils import timezone
 
+from qualityloop.records.base import save_with_links
 from qualityloop.services.record_kinds import CellError, Column, RecordKind
 
 ALL = "__all__"
@@ -161,10 +162,9 @@ def save_prepared(
         obj._change_reason = change_reason  # type: ignore[attr-defined]
     if history_user is not None:
         obj._history_user = history_user  # type: ignore[attr-defined]
-    if prepared.status == "created" or prepared.changed_fields:
-        obj.save()
-    for name, pks in prepared.many.items():
-        getattr(obj, name).set(pks)
+    # One history version for the fields and the links together.
+    save_with_links(obj, prepared.many,
+                    save_fields=prepared.status == "created" or bool(prepared.changed_fields))
     if ref_cache is not None and obj._meta.label in ref_cache:
         ref_cache[obj._meta.label][obj.external_id] = obj.pk  # type: ignore[attr-defined]
 
