@@ -287,3 +287,24 @@ def test_detail_page_and_api_show_link_changes_as_external_ids(client, linked):
     assert page.status_code == 200
     assert '<td class="old">C-1</td><td class="new">C-1; C-2</td>' in html
     assert '<td class="old">–</td><td class="new">C-1</td>' in html
+
+
+def test_an_import_names_its_author_in_the_history(users, linked, tmp_path):
+    from typer.testing import CliRunner
+
+    from qualityloop.cli import app
+
+    ada, _, _ = users
+    nc, _ = linked
+    path = tmp_path / "ncs.csv"
+    path.write_text(
+        "external_id,title,org_unit,detected_on,stage,source,severity\n"
+        "NC-1,Seal leaks,U-1,2024-03-01,production,inspection,critical\n", encoding="utf-8")
+    unknown = CliRunner().invoke(app, ["import", "nonconformances", str(path), "--user", "zed"])
+    assert unknown.exit_code == 1 and "no user called 'zed'" in unknown.output
+    result = CliRunner().invoke(app, ["import", "nonconformances", str(path),
+                                      "--user", ada.username])
+    assert result.exit_code == 0, result.output
+    latest = nc.history.first()
+    assert (latest.severity, latest.history_user, latest.history_change_reason) == (
+        "critical", ada, "import ncs.csv")

@@ -96,14 +96,22 @@ def import_(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Check and report, change nothing.")
     ] = False,
+    user: Annotated[
+        str | None, typer.Option("--user", help="Record this user as the author in the history.")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Import records from CSV, Excel or Parquet, upserting by external_id, all or nothing."""
     _django()
     from qualityloop.services.importing import ImportFailed, import_file
+    from qualityloop.services.users import find_user
 
     try:
-        report = import_file(kind, file, dry_run=dry_run)
+        author = find_user(user) if user else None
+    except ValueError as problem:
+        _fail(str(problem), as_json)
+    try:
+        report = import_file(kind, file, dry_run=dry_run, user=author)
     except ImportFailed as failure:
         problems = [p.as_dict() for p in failure.problems]
         _fail(str(failure), as_json, problems)

@@ -102,6 +102,7 @@ class _Run:
     report: ImportReport
     problems: list[ImportProblem] = field(default_factory=list)
     ref_cache: dict = field(default_factory=dict)
+    user: Any = None
 
     @property
     def file(self) -> str:
@@ -115,7 +116,9 @@ class _Run:
             self.problem(row, None if column == "__all__" else column, message)
 
 
-def import_file(kind_name: str, path: Path, dry_run: bool = False) -> ImportReport:
+def import_file(
+    kind_name: str, path: Path, dry_run: bool = False, user: Any = None
+) -> ImportReport:
     """Import every row of a file as records of ``kind_name``, all or nothing.
 
     Parameters
@@ -127,6 +130,9 @@ def import_file(kind_name: str, path: Path, dry_run: bool = False) -> ImportRepo
         Columns left out are not touched on existing records and get their defaults on new ones.
     dry_run
         Check and count everything, then roll back.
+    user
+        The Django user the import is done for; recorded as the author of every history version
+        it writes (the change reason names the file either way).
 
     Returns
     -------
@@ -143,7 +149,8 @@ def import_file(kind_name: str, path: Path, dry_run: bool = False) -> ImportRepo
     path = Path(path)
     kind = _kind_or_fail(kind_name, path)
     table = _table_or_fail(path)
-    run = _Run(kind, table, ImportReport(kind.name, str(path), dry_run, rows=len(table.rows)))
+    run = _Run(kind, table, ImportReport(kind.name, str(path), dry_run, rows=len(table.rows)),
+               user=user)
     if _check_header(run):
         _fail_if_problems(run)
     try:
@@ -310,7 +317,7 @@ def _write_one_by_one(run: _Run, rows: list[tuple[int, dict[str, Any]]]) -> None
             run.row_invalid(number, invalid)
             continue
         if prepared.status != "unchanged":
-            save_prepared(prepared, run.ref_cache, change_reason=reason)
+            save_prepared(prepared, run.ref_cache, change_reason=reason, history_user=run.user)
         run.report.count(prepared.status)
 
 

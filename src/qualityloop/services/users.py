@@ -56,7 +56,7 @@ def set_role(username: str, role: str) -> None:
     Raises ValueError for an unknown role or an unknown username.
     """
     _check_role(role)
-    user = _existing(username)
+    user = find_user(username)
     with transaction.atomic():
         sync_role_groups()
         Profile.objects.update_or_create(user=user, defaults={"role": role})
@@ -67,7 +67,8 @@ def _check_role(role: str) -> None:
         raise ValueError(f"unknown role {role!r}; expected one of: {', '.join(Role.values)}")
 
 
-def _existing(username: str):
+def find_user(username: str):
+    """The user called ``username``; ValueError naming it when there is none."""
     try:
         return get_user_model().objects.get(username=username)
     except get_user_model().DoesNotExist:
@@ -91,7 +92,7 @@ def list_users() -> list[dict]:
 
 def issue_token(username: str, name: str = "cli") -> str:
     """A new API token for an existing user; the plain token is returned once."""
-    _token, plain = ApiToken.issue(_existing(username), name=name)
+    _token, plain = ApiToken.issue(find_user(username), name=name)
     return plain
 
 
@@ -99,7 +100,7 @@ def revoke_tokens(username: str) -> int:
     """Revoke every active API token of a user; returns how many were revoked."""
     from django.utils import timezone
 
-    user = _existing(username)
+    user = find_user(username)
     return ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
     )
