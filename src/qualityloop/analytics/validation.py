@@ -60,3 +60,36 @@ def numeric_column(
         raise ValueError(f"column {column!r} must be at least {minimum}; row {row!r} holds "
                          f"{frame[column][row]!r}")
     return array
+
+
+_TYPE_CHECKS = {
+    "temporal": ("dates or timestamps", lambda dtype: dtype.is_timestamp() or dtype.is_date()),
+    "numeric": ("numbers", lambda dtype: dtype.is_numeric()),
+}
+
+
+def require_table_columns(
+    table: Any, kinds: dict[str, str | None], what: str = "transactions"
+) -> None:
+    """Check an Ibis table's columns by name and type without running a query.
+
+    ``kinds`` maps each required column to ``"temporal"``, ``"numeric"`` or None (any type).
+    Raises ValueError naming every missing column (and the columns that are there), or the
+    first column whose type is wrong with the type it has.
+    """
+    missing = [c for c in kinds if c not in table.columns]
+    if missing:
+        raise ValueError(
+            f"{what} has no column {', '.join(repr(c) for c in missing)}; "
+            f"its columns are: {', '.join(map(str, table.columns))}"
+        )
+    schema = table.schema()
+    for column, kind in kinds.items():
+        if kind is None:
+            continue
+        expected, accepts = _TYPE_CHECKS[kind]
+        if not accepts(schema[column]):
+            hint = " (convert it first, e.g. with pandas.to_datetime)" if kind == "temporal" else ""
+            raise ValueError(
+                f"column {column!r} of {what} must hold {expected}; it holds {schema[column]}{hint}"
+            )
