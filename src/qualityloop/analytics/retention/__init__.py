@@ -4,6 +4,18 @@ Every function accepts a pandas or polars DataFrame or an Ibis table; aggregatio
 expressions (DuckDB for DataFrames, the table's own backend for an Ibis table).
 """
 
+from qualityloop.analytics.retention.cohorts import (
+    CohortTable,
+    churn_rate,
+    cohort_retention,
+    repeat_purchase_rate,
+)
 from qualityloop.analytics.retention.rfm import rfm_summary
 
-__all__ = ["rfm_summary"]
+__all__ = [
+    "CohortTable",
+    "churn_rate",
+    "cohort_retention",
+    "repeat_purchase_rate",
+    "rfm_summary",
+]
