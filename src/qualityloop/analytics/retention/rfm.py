@@ -136,21 +136,24 @@ def _summary_expr(
                         amount=table[monetary].cast("float64") if monetary else ibis.literal(0.0))
     kept = kept.filter(kept.start <= end_start)
     periods = kept.group_by(["cid", "start"]).aggregate(amount=kept.amount.sum())
-    periods = periods.mutate(number=engine.period_number(periods.start, freq),
-                             first=periods.start.min().over(group_by=periods.cid))
+    periods = periods.mutate(number=engine.period_number(periods.start, freq))
     end_number = engine.period_number(end_start, freq)
+    # The first period's spend via arg-min rather than a window: one grouping pass, no sort.
     per_customer = periods.group_by("cid").aggregate(
         periods=periods.count(),
         first_number=periods.number.min(),
         last_number=periods.number.max(),
-        repeat_amount=periods.amount.mean(where=periods.start != periods.first),
+        total_amount=periods.amount.sum(),
+        first_amount=periods.amount.argmin(periods.number),
     )
+    repeats = per_customer.periods - 1
     return per_customer.select(
         cid=per_customer.cid,
-        frequency=(per_customer.periods - 1).cast("float64"),
+        frequency=repeats.cast("float64"),
         recency=(per_customer.last_number - per_customer.first_number) / size,
         T=(end_number - per_customer.first_number) / size,
-        monetary_value=per_customer.repeat_amount.fill_null(0.0),
+        monetary_value=ibis.ifelse(
+            repeats > 0, (per_customer.total_amount - per_customer.first_amount) / repeats, 0.0),
     )
 
 
