@@ -10,9 +10,19 @@ from qualityloop.analytics.retention.cohorts import (
     cohort_retention,
     repeat_purchase_rate,
 )
+from qualityloop.analytics.retention.models import (
+    BetaGeo,
+    GammaGamma,
+    ParetoNBD,
+    customer_lifetime_value,
+)
 from qualityloop.analytics.retention.rfm import rfm_summary
 
 __all__ = [
+    "BetaGeo",
+    "GammaGamma",
+    "ParetoNBD",
+    "customer_lifetime_value",
     "CohortTable",
     "churn_rate",
     "cohort_retention",
