@@ -53,7 +53,7 @@ test_deps_present() {
 import sys
 from pathlib import Path
 
-import mypy, mypy_django_plugin, psycopg, pytest_django, pytest_playwright, ruff, xdist  # noqa
+import mypy, mypy_django_plugin, polars, psycopg, pytest_django, pytest_playwright, ruff, xdist  # noqa
 import qualityloop
 
 assert Path(qualityloop.__file__).resolve().is_relative_to(Path(sys.argv[1]).resolve())
