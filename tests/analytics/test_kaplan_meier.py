@@ -285,3 +285,22 @@ def test_other_bad_inputs():
         KaplanMeier().fit_arrays([], [])
     with pytest.raises(NotFittedError):
         KaplanMeier().summary()
+
+
+def test_no_event_column_means_every_row_is_an_event_and_minus_zero_is_zero():
+    km = KaplanMeier().fit(pd.DataFrame({"weeks": PLACEBO}), duration_col="weeks", event_col=None)
+    assert km.median_survival_time_ == 8
+    km = KaplanMeier().fit_arrays([-0.0, 0.0, 1.0], [1, 0, 1])
+    assert km.survival_function_.index.tolist() == [0.0, 1.0]
+    assert km.survival_function_["survival"].tolist() == pytest.approx([2 / 3, 0.0])
+
+
+@pytest.mark.parametrize("decimals", [0, 6])
+def test_distinct_sorted_equals_numpy_unique_on_both_paths(decimals):
+    from qualityloop.analytics.survival.kaplan_meier import _distinct_sorted
+
+    values = np.round(np.random.default_rng(3).exponential(5.0, 2000), decimals)
+    times, position = _distinct_sorted(values)
+    expected_times, expected_position = np.unique(values, return_inverse=True)
+    np.testing.assert_array_equal(times, expected_times)
+    np.testing.assert_array_equal(position, expected_position)

@@ -318,7 +318,7 @@ def _subject_arrays(
     weights_col: str | None,
     entry_col: str | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-    durations = numeric_column(frame, duration_col, minimum=0)
+    durations = numeric_column(frame, duration_col, minimum=0) + 0.0  # -0.0 becomes 0.0
     events = (
         _event_column(frame, event_col) if event_col else np.ones(len(frame), dtype=float)
     )
@@ -362,7 +362,7 @@ def _plain(value: Any) -> Any:
 def _event_table(
     durations: np.ndarray, events: np.ndarray, weights: np.ndarray, entry: np.ndarray | None
 ) -> pd.DataFrame:
-    times, position = np.unique(durations, return_inverse=True)
+    times, position = _distinct_sorted(durations)
     removed = np.bincount(position, weights=weights, minlength=times.size)
     observed = np.bincount(position, weights=weights * events, minlength=times.size)
     # Everyone leaving at t or later is at risk at t: events precede censorings at a tie.
@@ -375,6 +375,20 @@ def _event_table(
         entered = np.bincount(entry_position, weights=weights, minlength=entry_times.size)
         columns["entered"] = _sum_into(entry_times, entered, times)
     return pd.DataFrame(columns, index=pd.Index(times, name="time"))
+
+
+def _distinct_sorted(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The sorted distinct values and each value's position among them, like
+    ``np.unique(return_inverse=True)`` but hashing first: durations in days repeat a lot, and
+    sorting only the distinct values is several times faster than sorting all rows."""
+    codes, uniques = pd.factorize(values)
+    if uniques.size > values.size // 4:  # mostly distinct: one sort of everything is cheaper
+        times, position = np.unique(values, return_inverse=True)
+        return times, position.ravel()
+    order = np.argsort(uniques, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    return np.asarray(uniques)[order], rank[codes]
 
 
 def _weight_at_or_after(values: np.ndarray, weights: np.ndarray, points: np.ndarray) -> np.ndarray:
