@@ -80,6 +80,12 @@ def collapse(columns: list[np.ndarray], weights: np.ndarray) -> tuple[list[np.nd
     return [keys[f"c{i}"].to_numpy(dtype=float) for i in range(len(columns))], grouped.to_numpy()
 
 
+def weighted_sum(values: np.ndarray, weights: np.ndarray) -> float:
+    """``values @ weights`` without BLAS: einsum stays fast where a threaded BLAS dot product
+    on two cores is slow (measured 250x slower here)."""
+    return float(np.einsum("i,i->", values, weights))
+
+
 def numerical_gradient(function: Callable[[np.ndarray], float], point: np.ndarray,
                        step: float = 1e-6) -> np.ndarray:
     """Central-difference gradient (for likelihoods without an analytic one)."""
@@ -208,10 +214,14 @@ class CustomerBaseModel:
         return hessian_from_values(lambda t: self._penalised(t, data, weights)[0], theta)
 
     def _warn_if_doubtful(self, result: optimize.OptimizeResult) -> None:
-        if not result.success:
+        # With tolerances near machine precision the line search may stop "abnormally" at the
+        # optimum; only a gradient still visibly away from zero makes the estimate doubtful.
+        gradient_left = float(np.max(np.abs(result.jac)))
+        if not result.success and gradient_left > 1e-5:
             warnings.warn(
                 f"{type(self).__name__}: the optimiser stopped after {result.nit} iterations "
-                f"without meeting its tolerance ({result.message}); the estimates may be off. "
+                f"without meeting its tolerance ({result.message}; largest gradient "
+                f"{gradient_left:.2g}); the estimates may be off. "
                 "Try a small penalizer or check the data.",
                 ConvergenceWarning, stacklevel=4,
             )

@@ -11,7 +11,7 @@ from scipy.special import betaln, digamma, gammaln, hyp2f1
 
 from qualityloop.analytics.validation import to_pandas
 
-from ._base import CustomerBaseModel, collapse, customer_arrays
+from ._base import CustomerBaseModel, collapse, customer_arrays, weighted_sum
 
 
 class BetaGeo(CustomerBaseModel):
@@ -164,28 +164,33 @@ def bg_nbd_negative_log_likelihood(theta: np.ndarray, x: np.ndarray, t_x: np.nda
     ``A3 = ln B(a + 1, b + x - 1) - ln B(a, b) - (r + x) ln(alpha + t_x)``.
     """
     r, alpha, a, b = np.exp(theta)
-    repeat = x > 0
-    x_safe = np.where(repeat, x, 1.0)  # keeps A3 finite where it is masked out
+    # x is a whole number: functions of x alone are computed once per distinct count.
+    counts = x.astype(np.intp)
+    k = np.arange(counts.max() + 1, dtype=float)
+    k_prev = np.maximum(k - 1, 0.0)  # b + x - 1 only matters where x > 0
+    repeat = counts > 0
     log_beta_ab = betaln(a, b)
-    A1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
-    A2 = betaln(a, b + x) - log_beta_ab - (r + x) * np.log(alpha + T)
-    A3 = np.where(repeat, betaln(a + 1, b + x_safe - 1) - log_beta_ab
-                  - (r + x) * np.log(alpha + t_x), -np.inf)
+    psi_ab = digamma(a + b)
+    A1 = (gammaln(r + k) - gammaln(r))[counts] + r * np.log(alpha)
+    log_alpha_T, log_alpha_tx = np.log(alpha + T), np.log(alpha + t_x)
+    A2 = (betaln(a, b + k) - log_beta_ab)[counts] - (r + x) * log_alpha_T
+    A3 = np.where(repeat, (betaln(a + 1, b + k_prev) - log_beta_ab)[counts]
+                  - (r + x) * log_alpha_tx, -np.inf)
     top = np.maximum(A2, A3)
     e2, e3 = np.exp(A2 - top), np.exp(A3 - top)
     log_lik = A1 + top + np.log(e2 + e3)
     share2, share3 = e2 / (e2 + e3), e3 / (e2 + e3)
 
-    psi_ab, psi_abx = digamma(a + b), digamma(a + b + x)
-    d_r = digamma(r + x) - digamma(r) + np.log(alpha) - share2 * np.log(alpha + T) \
-        - share3 * np.log(alpha + t_x)
+    psi_abx = digamma(a + b + k)
+    d_r = (digamma(r + k) - digamma(r))[counts] + np.log(alpha) - share2 * log_alpha_T \
+        - share3 * log_alpha_tx
     d_alpha = r / alpha - (r + x) * (share2 / (alpha + T) + share3 / (alpha + t_x))
-    d_a = share2 * (psi_ab - psi_abx) + share3 * (
-        digamma(a + 1) - psi_abx - digamma(a) + psi_ab)
-    d_b = share2 * (digamma(b + x) - psi_abx - digamma(b) + psi_ab) + share3 * (
-        digamma(b + x_safe - 1) - psi_abx - digamma(b) + psi_ab)
-    gradient = np.array([w @ weights for w in (d_r, d_alpha, d_a, d_b)]) * np.exp(theta)
-    return -float(log_lik @ weights), -gradient
+    d_a = share2 * (psi_ab - psi_abx)[counts] + share3 * (
+        digamma(a + 1) - digamma(a) + psi_ab - psi_abx)[counts]
+    d_b = share2 * (digamma(b + k) - psi_abx - digamma(b) + psi_ab)[counts] + share3 * (
+        digamma(b + k_prev) - psi_abx - digamma(b) + psi_ab)[counts]
+    gradient = np.array([weighted_sum(d, weights) for d in (d_r, d_alpha, d_a, d_b)])
+    return -weighted_sum(log_lik, weights), -gradient * np.exp(theta)
 
 
 def _p_alive(r: float, alpha: float, a: float, b: float, x: np.ndarray, t_x: np.ndarray,

@@ -11,7 +11,7 @@ from scipy.special import digamma, gammaln
 
 from qualityloop.analytics.validation import numeric_column, require_columns, to_pandas
 
-from ._base import CustomerBaseModel, collapse, customer_weights
+from ._base import CustomerBaseModel, collapse, customer_weights, weighted_sum
 
 
 class GammaGamma(CustomerBaseModel):
@@ -140,5 +140,5 @@ def gamma_gamma_negative_log_likelihood(theta: np.ndarray, x: np.ndarray, m: np.
     d_p = x * (psi - digamma(px) + np.log(m) + np.log(x) - log_vxm)
     d_q = psi - digamma(q) + np.log(v) - log_vxm
     d_v = q / v - (px + q) / (v + x * m)
-    gradient = np.array([d @ weights for d in (d_p, d_q, d_v)]) * np.exp(theta)
-    return -float(log_lik @ weights), -gradient
+    gradient = np.array([weighted_sum(d, weights) for d in (d_p, d_q, d_v)]) * np.exp(theta)
+    return -weighted_sum(log_lik, weights), -gradient

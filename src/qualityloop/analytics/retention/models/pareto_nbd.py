@@ -11,7 +11,13 @@ from scipy.special import gammaln, hyp2f1
 
 from qualityloop.analytics.validation import to_pandas
 
-from ._base import CustomerBaseModel, collapse, customer_arrays, numerical_gradient
+from ._base import (
+    CustomerBaseModel,
+    collapse,
+    customer_arrays,
+    numerical_gradient,
+    weighted_sum,
+)
 
 
 class ParetoNBD(CustomerBaseModel):
@@ -75,7 +81,7 @@ class ParetoNBD(CustomerBaseModel):
     def _negative_log_likelihood(self, theta: np.ndarray, data: tuple[np.ndarray, ...],
                                  weights: np.ndarray) -> tuple[float, np.ndarray]:
         def value(point: np.ndarray) -> float:
-            return -float(pareto_nbd_log_likelihood(np.exp(point), *data) @ weights)
+            return -weighted_sum(pareto_nbd_log_likelihood(np.exp(point), *data), weights)
 
         return value(theta), numerical_gradient(value, theta)
 
