@@ -14,7 +14,9 @@ from qualityloop.analytics.retention.models import (
     BetaGeo,
     GammaGamma,
     ParetoNBD,
+    calibration_holdout_split,
     customer_lifetime_value,
+    predicted_vs_actual,
 )
 from qualityloop.analytics.retention.rfm import rfm_summary
 
@@ -22,7 +24,9 @@ __all__ = [
     "BetaGeo",
     "GammaGamma",
     "ParetoNBD",
+    "calibration_holdout_split",
     "customer_lifetime_value",
+    "predicted_vs_actual",
     "CohortTable",
     "churn_rate",
     "cohort_retention",
