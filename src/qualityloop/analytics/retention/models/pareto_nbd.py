@@ -15,7 +15,7 @@ from ._base import (
     CustomerBaseModel,
     collapse,
     customer_arrays,
-    numerical_gradient,
+    forward_gradient,
     weighted_sum,
 )
 
@@ -75,15 +75,23 @@ class ParetoNBD(CustomerBaseModel):
                                              weights_col)
         (x, t_x, T), weights = collapse([x, t_x, T], weights)
         scale = max(float(np.mean(T)), 1e-3)
-        self._fit((x, t_x, T), weights, initial=np.log(np.array([1.0, scale, 1.0, scale])))
+        start = np.log(np.array([1.0, scale, 1.0, scale]))
+        self._fit((x, t_x, T, *_distinct_pairs(x, t_x, T)), weights, initial=start)
         return self
 
     def _negative_log_likelihood(self, theta: np.ndarray, data: tuple[np.ndarray, ...],
                                  weights: np.ndarray) -> tuple[float, np.ndarray]:
         def value(point: np.ndarray) -> float:
-            return -weighted_sum(pareto_nbd_log_likelihood(np.exp(point), *data), weights)
+            return self._negative_log_likelihood_value(point, data, weights)
 
-        return value(theta), numerical_gradient(value, theta)
+        centre = value(theta)
+        return centre, forward_gradient(value, theta, centre)
+
+    def _negative_log_likelihood_value(self, theta: np.ndarray, data: tuple[np.ndarray, ...],
+                                       weights: np.ndarray) -> float:
+        x, t_x, T, *groups = data
+        return -weighted_sum(pareto_nbd_log_likelihood(np.exp(theta), x, t_x, T, tuple(groups)),
+                             weights)
 
     def probability_alive(self, summary: Any, frequency_col: str = "frequency",
                           recency_col: str = "recency", T_col: str = "T") -> pd.Series:
@@ -133,27 +141,48 @@ class ParetoNBD(CustomerBaseModel):
         return pd.DataFrame({"frequency": x, "recency": t_x, "T": ages})
 
 
-def _log_a0(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
+def _log_a0(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray,
+            groups: tuple[np.ndarray, ...] | None = None) -> np.ndarray:
     """``ln A0`` of Fader & Hardie's note, by the case ``alpha >= beta`` or ``alpha < beta``.
 
     The hypergeometric argument is then in [0, 1) and the function is evaluated where its
     series converges; the difference of the two terms is taken on the log scale
-    (``l1 + log1p(-exp(l2 - l1))``, with ``l1 >= l2`` because ``t_x <= T``).
+    (``l1 + log1p(-exp(l2 - l1))``, with ``l1 >= l2`` because ``t_x <= T``). ``groups`` (from
+    :func:`_distinct_pairs`) lets each term be computed once per distinct (x, t) pair.
     """
-    r, alpha, s, beta = params
-    n = r + s + x
-    if alpha >= beta:
-        shape_b, low_t, high_t, gap = s + 1, alpha + t_x, alpha + T, alpha - beta
+    if groups is None:
+        l1, l2 = _log_hyp_term(params, x, t_x), _log_hyp_term(params, x, T)
     else:
-        shape_b, low_t, high_t, gap = r + x, beta + t_x, beta + T, beta - alpha
-    l1 = np.log(hyp2f1(n, shape_b, n + 1, gap / low_t)) - n * np.log(low_t)
-    l2 = np.log(hyp2f1(n, shape_b, n + 1, gap / high_t)) - n * np.log(high_t)
+        at_tx, x_tx, tx, at_T, x_T, TT = groups
+        l1 = _log_hyp_term(params, x_tx, tx)[at_tx]
+        l2 = _log_hyp_term(params, x_T, TT)[at_T]
     with np.errstate(divide="ignore"):
         return l1 + np.log1p(-np.exp(np.minimum(l2 - l1, 0.0)))
 
 
+def _log_hyp_term(params: np.ndarray, x: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """``ln[2F1(r+s+x, b'; r+s+x+1; gap / (big + t)) / (big + t)^(r+s+x)]``."""
+    r, alpha, s, beta = params
+    n = r + s + x
+    if alpha >= beta:
+        shape_b, base, gap = s + 1, alpha + t, alpha - beta
+    else:
+        shape_b, base, gap = r + x, beta + t, beta - alpha
+    return np.log(hyp2f1(n, shape_b, n + 1, gap / base)) - n * np.log(base)
+
+
+def _distinct_pairs(x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Indices into the distinct (x, t_x) and (x, T) pairs, and those pairs."""
+    out: list[np.ndarray] = []
+    for t in (t_x, T):
+        pairs, inverse = np.unique(np.column_stack([x, t]), axis=0, return_inverse=True)
+        out += [inverse.ravel(), pairs[:, 0], pairs[:, 1]]
+    return tuple(out)
+
+
 def pareto_nbd_log_likelihood(params: np.ndarray, x: np.ndarray, t_x: np.ndarray,
-                              T: np.ndarray) -> np.ndarray:
+                              T: np.ndarray, groups: tuple[np.ndarray, ...] | None = None,
+                              ) -> np.ndarray:
     """Per-customer Pareto/NBD log-likelihood::
 
         lnΓ(r + x) - lnΓ(r) + r ln alpha + s ln beta
@@ -161,7 +190,7 @@ def pareto_nbd_log_likelihood(params: np.ndarray, x: np.ndarray, t_x: np.ndarray
     """
     r, alpha, s, beta = params
     survived = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
-    died = np.log(s / (r + s + x)) + _log_a0(params, x, t_x, T)
+    died = np.log(s / (r + s + x)) + _log_a0(params, x, t_x, T, groups)
     return (gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
             + np.logaddexp(survived, died))
 
