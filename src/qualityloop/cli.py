@@ -20,6 +20,11 @@ app = typer.Typer(
 )
 user_app = typer.Typer(help="Manage users, roles and API tokens.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
+retention_app = typer.Typer(
+    help="Customer retention on the app's own orders: cohorts, churn, BG/NBD and CLV.",
+    no_args_is_help=True,
+)
+app.add_typer(retention_app, name="retention")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -328,6 +333,185 @@ def user_revoke(name: UserName, as_json: JsonFlag = False) -> None:
     except ValueError as problem:
         _fail(str(problem), as_json)
     _emit({"username": name, "revoked": count}, as_json, f"Revoked {count} token(s) of {name}.")
+
+
+# retention -------------------------------------------------------------------------------------
+
+UnitOption = Annotated[
+    str | None, typer.Option("--unit", help="External id of an org unit: only its customers "
+                                            "(and those of units below it).")
+]
+
+
+def _retention(unit_id: str | None, as_json: bool) -> Any:
+    """Start Django and return the retention use cases, for one unit if asked."""
+    _django()
+    from qualityloop.records.organisation.models import OrgUnit
+    from qualityloop.services.retention import RetentionOverview
+
+    if unit_id is None:
+        return RetentionOverview()
+    unit = OrgUnit.objects.filter(external_id=unit_id).first()
+    if unit is None:
+        _fail(f"no org unit with external id {unit_id!r}", as_json)
+    return RetentionOverview(unit=unit)
+
+
+def _analysis_errors() -> tuple[type[Exception], ...]:
+    from qualityloop.analytics.exceptions import ConvergenceError
+
+    return (ValueError, ConvergenceError)
+
+
+def _finite(value: Any) -> Any:
+    """A number fit for JSON: NaN and infinities become None, numpy scalars plain Python."""
+    if isinstance(value, (float, int)) and not isinstance(value, bool):
+        number = float(value)
+        if number != number or number in (float("inf"), float("-inf")):
+            return None
+        return int(value) if isinstance(value, int) else number
+    if hasattr(value, "item"):
+        return _finite(value.item())
+    return value
+
+
+def _records(frame: Any, index_name: str) -> list[dict]:
+    """Rows of a DataFrame (index as the first field) as JSON-ready dicts."""
+    rows = frame.reset_index(names=index_name).to_dict(orient="records")
+    return [{k: _finite(v) for k, v in row.items()} for row in rows]
+
+
+def _fmt(value: Any, spec: str = ".3f") -> str:
+    value = _finite(value)
+    return "-" if value is None else format(value, spec)
+
+
+@retention_app.command("summary")
+def retention_summary(unit: UnitOption = None, as_json: JsonFlag = False) -> None:
+    """Headline retention: customers, repeat purchase rate, churn, median survival by segment."""
+    overview = _retention(unit, as_json)
+    try:
+        data = overview.headline()
+        survival = overview.survival_by_segment().summary()
+    except _analysis_errors() as problem:
+        _fail(str(problem), as_json)
+        return
+    data = {k: _finite(v) for k, v in data.items()}
+    data["survival_by_segment"] = _records(survival, "segment")
+    table = Table("segment", "customers", "churned", "median days to churn (95% CI)")
+    for row in data["survival_by_segment"]:
+        median = "not reached" if row["median"] is None else f"{row['median']:.0f}"
+        table.add_row(row["segment"], str(int(row["subjects"])), str(int(row["events"])),
+                      f"{median} ({_fmt(row['median_lower'], '.0f')}-"
+                      f"{_fmt(row['median_upper'], '.0f')})")
+    churn = ("-" if data["churn_rate"] is None
+             else f"{data['churn_rate']:.1%} (month from {data['churn_period']})")
+    text = (f"Customers with orders: {data['customers']:,}  orders: {data['orders']:,}\n"
+            f"Repeat purchase rate: {data['repeat_purchase_rate']:.1%}\n"
+            f"Churn rate, latest complete month: {churn}")
+    if as_json:
+        _emit(data, True)
+    else:
+        console.print(text)
+        console.print(table)
+
+
+@retention_app.command("cohorts")
+def retention_cohorts(
+    period: Annotated[str, typer.Option(help="Cohort period: D, W, M, Q or Y.")] = "M",
+    cumulative: Annotated[bool, typer.Option(help="Count customers who bought in that period "
+                                                  "or any later one.")] = False,
+    kind: Annotated[str, typer.Option(help="first_time (cohort = first purchase) or recurring "
+                                           "(every purchase period starts a cohort).")]
+    = "first_time",
+    unit: UnitOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Cohort retention table: share of each cohort buying again k periods later."""
+    overview = _retention(unit, as_json)
+    try:
+        cohorts = overview.cohorts(period=period, kind=kind, cumulative=cumulative)
+    except _analysis_errors() as problem:
+        _fail(str(problem), as_json)
+        return
+    rows = [
+        {"cohort": str(label.date()), "size": int(cohorts.sizes[label]),
+         "counts": [_finite(v) for v in cohorts.counts.loc[label]],
+         "rates": [_finite(v) for v in cohorts.rates.loc[label]]}
+        for label in cohorts.counts.index
+    ]
+    data = {"period": period, "kind": kind, "cumulative": cumulative, "cohorts": rows,
+            "mean_curve": _records(cohorts.mean_curve, "offset")}
+    # As many offsets as fit the terminal (cohort and size take about 22 characters).
+    shown = max(1, min(len(cohorts.rates.columns), (console.width - 22) // 7))
+    table = Table(title=f"Retention by {kind.replace('_', '-')} cohort ({period})")
+    table.add_column("cohort", no_wrap=True)
+    table.add_column("size", no_wrap=True)
+    for offset in cohorts.rates.columns[:shown]:
+        table.add_column(str(offset), no_wrap=True, justify="right")
+    for row in rows:
+        table.add_row(row["cohort"], str(row["size"]),
+                      *(_fmt(r, ".0%") for r in row["rates"][:shown]))
+    _emit(data, as_json, table)
+
+
+@retention_app.command("fit")
+def retention_fit(
+    freq: Annotated[str, typer.Option(help="Time unit of the models: D or W.")] = "W",
+    unit: UnitOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Fit BG/NBD (purchases, drop-out) and Gamma-Gamma (spend); print estimates with 95% CI."""
+    overview = _retention(unit, as_json)
+    try:
+        models = overview.fit_models(freq=freq)
+    except _analysis_errors() as problem:
+        _fail(str(problem), as_json)
+        return
+    data = {"freq": freq, "customers": len(models.summary),
+            "bg_nbd": _records(models.beta_geo.summary(), "parameter"),
+            "gamma_gamma": _records(models.gamma_gamma.summary(), "parameter")}
+    if as_json:
+        _emit(data, True)
+        return
+    for title, key in (("BG/NBD (purchases and drop-out)", "bg_nbd"),
+                       ("Gamma-Gamma (spend per purchase)", "gamma_gamma")):
+        table = Table("parameter", "estimate", "std. error", "95% CI",
+                      title=f"{title}, {data['customers']:,} customers, time unit {freq}")
+        for row in data[key]:
+            table.add_row(row["parameter"], _fmt(row["estimate"], ".4g"),
+                          _fmt(row["std_error"], ".4g"),
+                          f"{_fmt(row['lower'], '.4g')} - {_fmt(row['upper'], '.4g')}")
+        console.print(table)
+
+
+@retention_app.command("clv")
+def retention_clv(
+    horizon: Annotated[int, typer.Option(help="Months ahead.", min=1)] = 12,
+    discount_rate: Annotated[float, typer.Option(help="Discount rate per month.")] = 0.01,
+    top: Annotated[int, typer.Option(help="How many customers to list.", min=1)] = 20,
+    freq: Annotated[str, typer.Option(help="Time unit of the models: D or W.")] = "W",
+    unit: UnitOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Customers with the highest expected lifetime value (BG/NBD x Gamma-Gamma, discounted)."""
+    overview = _retention(unit, as_json)
+    try:
+        values = overview.clv(horizon=horizon, discount_rate=discount_rate, freq=freq)
+    except _analysis_errors() as problem:
+        _fail(str(problem), as_json)
+        return
+    rows = _records(values.head(top), "customer_id")
+    data = {"horizon_months": horizon, "discount_rate": discount_rate, "freq": freq,
+            "customers": len(values), "total_clv": _finite(values["clv"].sum()),
+            "top": rows}
+    table = Table("customer", "P(alive)", "expected purchases", "spend per purchase", "CLV",
+                  title=f"Top {len(rows)} of {len(values):,} customers by {horizon}-month CLV")
+    for row in rows:
+        table.add_row(row["customer_id"], _fmt(row["probability_alive"], ".2f"),
+                      _fmt(row["expected_purchases"], ".1f"),
+                      _fmt(row["expected_spend"], ",.0f"), _fmt(row["clv"], ",.0f"))
+    _emit(data, as_json, table)
 
 
 def main() -> None:  # pragma: no cover - console script entry
