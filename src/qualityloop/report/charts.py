@@ -7,7 +7,7 @@ page needs a JavaScript charting library or anything from the internet.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import altair as alt
@@ -102,3 +102,114 @@ def to_svg(chart: alt.Chart) -> str:
     svg = vl_convert.vegalite_to_svg(chart.to_dict())
     # The SVG's own XML declaration is not allowed inside an HTML page.
     return svg.split("?>", 1)[1].lstrip() if svg.startswith("<?xml") else svg
+
+
+# Retention page ---------------------------------------------------------------------------------
+
+COHORT_ROWS = 18
+COHORT_OFFSETS = 13
+
+
+def cohort_heatmap_chart(
+    rates: pd.DataFrame, sizes: pd.Series, max_cohorts: int = COHORT_ROWS,
+    max_offsets: int = COHORT_OFFSETS,
+) -> alt.Chart:
+    """Monthly cohorts (rows) by months since the first purchase (columns), rate as colour.
+
+    Only the latest ``max_cohorts`` cohorts and the first ``max_offsets`` offsets are drawn: the
+    numbers in the cells must stay readable.
+    """
+    import altair as alt
+    import pandas as pd
+
+    table = rates.iloc[-max_cohorts:, :max_offsets]
+    stacked: Any = table.rename_axis(index="cohort", columns="offset").stack()
+    long = stacked.rename("rate").reset_index().dropna(subset=["rate"])
+    long["cohort"] = pd.to_datetime(long["cohort"]).dt.strftime("%Y-%m")
+    long["offset"] = long["offset"].astype(int)
+    long["size"] = long["cohort"].map(
+        pd.Series(sizes.to_numpy(), index=pd.to_datetime(sizes.index).strftime("%Y-%m"))
+    )
+    long["label"] = (long["rate"] * 100).round().astype(int).astype(str)
+    cohorts = list(dict.fromkeys(long["cohort"]))
+    base = alt.Chart(long).encode(
+        x=alt.X("offset:O", title="Months since first purchase",
+                axis=alt.Axis(labelAngle=0, domain=False, ticks=False)),
+        y=alt.Y("cohort:O", title="Cohort (first purchase)", sort=cohorts,
+                axis=alt.Axis(domain=False, ticks=False)),
+    )
+    cells = base.mark_rect(stroke="white", strokeWidth=1).encode(
+        color=alt.Color("rate:Q", title="Retained", scale=alt.Scale(scheme="blues", domain=[0, 1]),
+                        legend=alt.Legend(format="%", orient="right", gradientLength=160)),
+        tooltip=["cohort", "offset", alt.Tooltip("rate:Q", format=".1%"), "size"],
+    )
+    numbers = base.mark_text(fontSize=10, font="sans-serif").encode(
+        text="label:N",
+        color=alt.condition("datum.rate > 0.55", alt.value("white"), alt.value("#1c2a36")),
+    )
+    chart: Any = alt.layer(cells, numbers).properties(
+        title="Cohort retention: % of each month's new customers buying again, by month"
+    )
+    height = max(120, 18 * len(cohorts))
+    return _theme(chart).properties(width=44 * max(1, table.shape[1]), height=height)
+
+
+def survival_by_segment_chart(survival_function: pd.DataFrame, group_col: str = "segment",
+                              days_per_unit: float = 30.4375) -> alt.Chart:
+    """Kaplan-Meier curves of time to churn, one colour per segment, with confidence bands.
+
+    ``survival_function`` is a fitted ``KaplanMeier.survival_function_`` indexed by (group, time)
+    with time in days; the x axis shows months.
+    """
+    import altair as alt
+
+    data = survival_function.reset_index()
+    data["months"] = data["time"].astype(float) / days_per_unit
+    groups = sorted(data[group_col].astype(str).unique())
+    data[group_col] = data[group_col].astype(str)
+    color = alt.Color(f"{group_col}:N", title=None,
+                      scale=alt.Scale(domain=groups, range=PALETTE[: len(groups)]))
+    base = alt.Chart(data).encode(
+        x=alt.X("months:Q", title="Months since acquisition", axis=alt.Axis(grid=False)),
+        color=color,
+    )
+    band = base.mark_area(opacity=0.18, interpolate="step-after").encode(
+        y=alt.Y("lower:Q", title="Still a customer", scale=alt.Scale(domain=[0, 1]),
+                axis=alt.Axis(format="%")),
+        y2="upper:Q",
+    )
+    line = base.mark_line(interpolate="step-after", strokeWidth=2).encode(
+        y="survival:Q",
+        tooltip=[group_col, alt.Tooltip("months:Q", format=".1f"),
+                 alt.Tooltip("survival:Q", format=".1%"), "at_risk"],
+    )
+    chart: Any = alt.layer(band, line).properties(
+        title="Customer survival by segment (Kaplan-Meier, 95% bands)"
+    )
+    return _theme(chart)
+
+
+def histogram_chart(values: pd.Series, title: str, x_title: str, x_format: str = ",.0f",
+                    bins: int = 30, color: str = PALETTE[0],
+                    clip_quantile: float | None = None) -> alt.Chart:
+    """A histogram of one numeric series (customers per bin).
+
+    With ``clip_quantile`` (e.g. 0.95) values above that quantile are counted in the last bar, so
+    a long right tail (lifetime value has one) does not squash every other bar into the first.
+    """
+    import altair as alt
+    import pandas as pd
+
+    numbers = pd.to_numeric(values, errors="coerce").dropna().astype(float)
+    if clip_quantile is not None and len(numbers):
+        cap = float(numbers.quantile(clip_quantile))
+        numbers = numbers.clip(upper=cap)
+        x_title = f"{x_title} (values above {cap:{x_format}} in the last bar)"
+    frame = pd.DataFrame({"value": numbers})
+    chart = alt.Chart(frame).mark_bar(color=color, binSpacing=1).encode(
+        x=alt.X("value:Q", bin=alt.Bin(maxbins=bins), title=x_title,
+                axis=alt.Axis(format=x_format, labelAngle=0)),
+        y=alt.Y("count():Q", title="Customers", axis=alt.Axis(tickMinStep=1)),
+        tooltip=[alt.Tooltip("count():Q", title="customers")],
+    )
+    return _theme(chart.properties(title=title))

@@ -4,7 +4,7 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import path
 
 from qualityloop.web.api.api import api
-from qualityloop.web.views import dashboard, records
+from qualityloop.web.views import dashboard, records, retention
 
 admin.site.site_header = "QualityLoop administration"
 admin.site.site_title = "QualityLoop admin"
@@ -21,6 +21,7 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", dashboard.dashboard, name="dashboard"),
+    path("retention/", retention.retention_page, name="retention"),
     path("records/", records.record_index, name="record-index"),
     path("records/<str:kind_name>/", records.record_list, name="record-list"),
     path("records/<str:kind_name>/<str:external_id>/", records.record_detail,
