@@ -405,7 +405,7 @@ def retention_summary(unit: UnitOption = None, as_json: JsonFlag = False) -> Non
                       f"{median} ({_fmt(row['median_lower'], '.0f')}-"
                       f"{_fmt(row['median_upper'], '.0f')})")
     churn = ("-" if data["churn_rate"] is None
-             else f"{data['churn_rate']:.1%} (month from {data['churn_period']})")
+             else f"{data['churn_rate']:.1%} (month starting {data['churn_period']})")
     text = (f"Customers with orders: {data['customers']:,}  orders: {data['orders']:,}\n"
             f"Repeat purchase rate: {data['repeat_purchase_rate']:.1%}\n"
             f"Churn rate, latest complete month: {churn}")
@@ -434,7 +434,7 @@ def retention_cohorts(
     except _analysis_errors() as problem:
         _fail(str(problem), as_json)
         return
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"cohort": str(label.date()), "size": int(cohorts.sizes[label]),
          "counts": [_finite(v) for v in cohorts.counts.loc[label]],
          "rates": [_finite(v) for v in cohorts.rates.loc[label]]}
@@ -468,8 +468,8 @@ def retention_fit(
     except _analysis_errors() as problem:
         _fail(str(problem), as_json)
         return
-    data = {"freq": freq, "customers": len(models.summary),
-            "bg_nbd": _records(models.beta_geo.summary(), "parameter"),
+    data: dict[str, Any] = {"freq": freq, "customers": len(models.summary),
+                            "bg_nbd": _records(models.beta_geo.summary(), "parameter"),
             "gamma_gamma": _records(models.gamma_gamma.summary(), "parameter")}
     if as_json:
         _emit(data, True)

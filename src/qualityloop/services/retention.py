@@ -97,7 +97,7 @@ def transactions_frame(unit: OrgUnit | None = None,
     if not rows:
         return _empty_transactions()
     keys, dates, amounts = zip(*rows, strict=True)
-    position = customers.index.get_indexer(np.asarray(keys))
+    position = customers.index.get_indexer(pd.Index(keys))
     return pd.DataFrame({
         "customer_id": customers["customer_id"].to_numpy()[position],
         "date": pd.to_datetime(pd.Series(dates).astype(str), format="%Y-%m-%d"),
@@ -145,6 +145,16 @@ def customers_frame(unit: OrgUnit | None = None, as_of: dt.date | None = None) -
     return frame[CUSTOMER_COLUMNS]
 
 
+_PERIOD_LENGTH = {"h": pd.DateOffset(hours=1), "D": pd.DateOffset(days=1),
+                  "W": pd.DateOffset(weeks=1), "M": pd.DateOffset(months=1),
+                  "Q": pd.DateOffset(months=3), "Y": pd.DateOffset(years=1)}
+
+
+def _still_running(start: pd.Timestamp, period: str) -> bool:
+    """Whether the period starting at ``start`` has not ended yet (today lies inside it)."""
+    return bool(pd.Timestamp.now() < start + _PERIOD_LENGTH[period])
+
+
 # use cases -------------------------------------------------------------------------------------
 
 @dataclass
@@ -190,15 +200,16 @@ class RetentionOverview:
         """Customers, repeat purchase rate and the latest complete period's churn rate."""
         log = self.transactions(unit=unit)
         churn = churn_rate(log, period=period).dropna(subset=["churn_rate"])
-        # The last period is usually still running; its churn rate would be inflated.
-        complete = churn.iloc[:-1] if len(churn) > 1 else churn
-        latest = complete.iloc[-1] if len(complete) else None
+        # A period still running would count everyone who has not bought *yet* as churned.
+        if len(churn) and _still_running(churn.index[-1], period):
+            churn = churn.iloc[:-1]
+        latest = churn.iloc[-1] if len(churn) else None
         return {
             "customers": int(log["customer_id"].nunique()),
             "orders": len(log),
             "revenue": float(log["amount"].sum()),
             "repeat_purchase_rate": repeat_purchase_rate(log),
-            "churn_period": None if latest is None else latest.name.date().isoformat(),
+            "churn_period": None if latest is None else churn.index[-1].date().isoformat(),
             "churn_rate": None if latest is None else float(latest["churn_rate"]),
         }
 
