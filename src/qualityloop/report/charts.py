@@ -135,12 +135,13 @@ def cohort_heatmap_chart(
     base = alt.Chart(long).encode(
         x=alt.X("offset:O", title="Months since first purchase",
                 axis=alt.Axis(labelAngle=0, domain=False, ticks=False)),
-        y=alt.Y("cohort:O", title="Cohort (first purchase)", sort=cohorts,
+        y=alt.Y("cohort:O", title=None, sort=cohorts,
                 axis=alt.Axis(domain=False, ticks=False)),
     )
     cells = base.mark_rect(stroke="white", strokeWidth=1).encode(
         color=alt.Color("rate:Q", title="Retained", scale=alt.Scale(scheme="blues", domain=[0, 1]),
-                        legend=alt.Legend(format="%", orient="right", gradientLength=160)),
+                        legend=alt.Legend(format="%", orient="right", gradientLength=120,
+                                          gradientThickness=10)),
         tooltip=["cohort", "offset", alt.Tooltip("rate:Q", format=".1%"), "size"],
     )
     numbers = base.mark_text(fontSize=10, font="sans-serif").encode(
@@ -148,10 +149,10 @@ def cohort_heatmap_chart(
         color=alt.condition("datum.rate > 0.55", alt.value("white"), alt.value("#1c2a36")),
     )
     chart: Any = alt.layer(cells, numbers).properties(
-        title="Cohort retention: % of each month's new customers buying again, by month"
+        title="Cohort retention: % of each month's new customers buying in month n"
     )
-    height = max(120, 18 * len(cohorts))
-    return _theme(chart).properties(width=44 * max(1, table.shape[1]), height=height)
+    height = max(120, 17 * len(cohorts))
+    return _theme(chart).properties(width=33 * max(1, table.shape[1]), height=height)
 
 
 def survival_by_segment_chart(survival_function: pd.DataFrame, group_col: str = "segment",
