@@ -12,7 +12,6 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, cast
 
-import numpy as np
 import pandas as pd
 from django.db import connection
 
@@ -96,12 +95,13 @@ def transactions_frame(unit: OrgUnit | None = None,
         rows = cursor.fetchall()
     if not rows:
         return _empty_transactions()
-    keys, dates, amounts = zip(*rows, strict=True)
-    position = customers.index.get_indexer(pd.Index(keys))
+    orders = pd.DataFrame.from_records(rows, columns=["key", "date", "amount"])
+    position = customers.index.get_indexer(orders["key"])
     return pd.DataFrame({
         "customer_id": customers["customer_id"].to_numpy()[position],
-        "date": pd.to_datetime(pd.Series(dates).astype(str), format="%Y-%m-%d"),
-        "amount": np.asarray(amounts, dtype=float),
+        # SQLite hands dates back as ISO text, PostgreSQL as date objects; both parse at once.
+        "date": pd.to_datetime(orders["date"]),
+        "amount": orders["amount"].to_numpy(dtype=float),
         "segment": customers["segment"].to_numpy()[position],
         "serving_unit": customers["serving_unit"].to_numpy()[position],
     })
