@@ -96,7 +96,7 @@ def transactions_frame(unit: OrgUnit | None = None,
     if not rows:
         return _empty_transactions()
     orders = pd.DataFrame.from_records(rows, columns=["key", "date", "amount"])
-    position = customers.index.get_indexer(orders["key"])
+    position = customers.index.get_indexer(pd.Index(orders["key"]))
     return pd.DataFrame({
         "customer_id": customers["customer_id"].to_numpy()[position],
         # SQLite hands dates back as ISO text, PostgreSQL as date objects; both parse at once.
