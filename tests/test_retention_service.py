@@ -218,3 +218,20 @@ def test_empty_frames_have_the_documented_columns():
     assert log["amount"].dtype == np.float64
     with pytest.raises(NoOrdersError, match="no orders"):
         RetentionOverview().rfm()
+
+
+@pytest.mark.django_db
+def test_an_overview_reads_the_orders_once(demo, monkeypatch):
+    from qualityloop.services import retention
+
+    calls = []
+    real = retention.transactions_frame
+    monkeypatch.setattr(retention, "transactions_frame",
+                        lambda *args: calls.append(args) or real(*args))
+    overview = RetentionOverview()
+    first = overview.rfm()
+    overview.headline()
+    pd.testing.assert_frame_equal(overview.rfm(), first)
+    assert len(calls) == 1
+    overview.rfm(as_of=dt.date(2025, 1, 1))
+    assert len(calls) == 2

@@ -9,7 +9,7 @@ the web pages share.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import pandas as pd
@@ -169,15 +169,24 @@ class FittedModels:
 
 @dataclass
 class RetentionOverview:
-    """The retention use cases on the app's data, optionally for one unit (and units below)."""
+    """The retention use cases on the app's data, optionally for one unit (and units below).
+
+    An overview keeps the transaction logs it has read (reading 3.4M orders takes seconds), so
+    several use cases on one overview read the database once; make a new overview to see new
+    orders.
+    """
 
     unit: OrgUnit | None = None
+    _logs: dict[tuple[Any, Any], pd.DataFrame] = field(default_factory=dict, repr=False)
 
     def transactions(self, as_of: dt.date | None = None,
                      unit: OrgUnit | None = None) -> pd.DataFrame:
         """The transaction log; :class:`NoOrdersError` when there is none."""
         unit = unit or self.unit
-        log = transactions_frame(unit, as_of)
+        key = (unit.pk if unit is not None else None, as_of)
+        if key not in self._logs:
+            self._logs[key] = transactions_frame(unit, as_of)
+        log = self._logs[key]
         if log.empty:
             where = f" for unit {unit.external_id}" if unit is not None else ""
             raise NoOrdersError(f"no orders in the database{where}; import orders or run "
