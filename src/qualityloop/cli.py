@@ -408,7 +408,9 @@ def retention_summary(unit: UnitOption = None, as_json: JsonFlag = False) -> Non
              else f"{data['churn_rate']:.1%} (month starting {data['churn_period']})")
     text = (f"Customers with orders: {data['customers']:,}  orders: {data['orders']:,}\n"
             f"Repeat purchase rate: {data['repeat_purchase_rate']:.1%}\n"
-            f"Churn rate, latest complete month: {churn}")
+            f"Purchase churn, latest complete month: {churn}\n"
+            "  (share of the month before's buyers who bought nothing this month; customers\n"
+            "  marked churned in the records are counted in the table below)")
     if as_json:
         _emit(data, True)
     else:
