@@ -18,6 +18,7 @@ from qualityloop.analytics.retention.models import (
     customer_lifetime_value,
     predicted_vs_actual,
 )
+from qualityloop.analytics.retention.plotting import plot_predicted_vs_actual
 from qualityloop.analytics.retention.rfm import rfm_summary
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "calibration_holdout_split",
     "customer_lifetime_value",
     "predicted_vs_actual",
+    "plot_predicted_vs_actual",
     "CohortTable",
     "churn_rate",
     "cohort_retention",
