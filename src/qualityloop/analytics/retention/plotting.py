@@ -54,8 +54,10 @@ def plot_predicted_vs_actual(table: pd.DataFrame, title: str | None = None) -> A
                  "customers:Q"],
     )
     chart = base.mark_line() + base.mark_point(filled=True)
-    return chart.properties(width=400,
-        title=title or "Actual vs predicted holdout purchases by calibration purchases")
+    return chart.properties(
+        width=400,
+        title=title or "Actual vs predicted holdout purchases by calibration purchases",
+    )
 
 
 def _long_form(table: pd.DataFrame) -> pd.DataFrame:
