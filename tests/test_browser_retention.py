@@ -6,14 +6,12 @@ docs/screenshots/retention.png.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
-import subprocess
 
 import pytest
-from test_browser import CHROMIUM, CHROMIUM_ARGS, ROOT, _cli, _free_port, _wait_for
+from browser_support import ROOT
 
 pytestmark = pytest.mark.browser
 
@@ -22,50 +20,12 @@ DOCS_SCREENSHOT = ROOT / "docs" / "screenshots" / "retention.png"
 
 
 @pytest.fixture(scope="module")
-def demo_site(tmp_path_factory):
-    """The 300-customer demo served by ``qualityloop serve``; yields (base url, login)."""
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    home = tmp_path_factory.mktemp("browser-retention-home")
-    env = {**os.environ, "QUALITYLOOP_HOME": str(home), "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1"}
-    env.pop("DJANGO_SETTINGS_MODULE", None)  # the server runs with its production settings
-    built = subprocess.run(
-        [*_cli(), "demo", "--customers", "300", "--no-serve", "--json"],
-        env=env, capture_output=True, text=True, timeout=300, check=False,
-    )
-    assert built.returncode == 0, built.stderr[-3000:]
-    login = json.loads(built.stdout)["login"]
-    port = _free_port()
-    server = subprocess.Popen(
-        [*_cli(), "serve", "--port", str(port)], env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_for(base + "/healthz", 60, server)
-        yield base, login
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-
-
-@pytest.fixture(scope="module")
-def page(demo_site):
-    os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        context = chromium.new_context(viewport={"width": 1366, "height": 900})
-        page = context.new_page()
-        page.set_default_timeout(30_000)
-        yield page
-        chromium.close()
+def page(browser):
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    yield page
+    context.close()
 
 
 def test_retention_page_shows_its_charts_and_the_customers_at_risk(page, demo_site):
