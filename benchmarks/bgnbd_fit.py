@@ -3,10 +3,8 @@ lifetimes, run in the same session.
 
 lifetimes clashes with our pins, so it runs in its own virtual environment:
 
-    python3 -m venv /tmp/peers-venv
-    /tmp/peers-venv/bin/pip install lifetimes 'pandas<2' 'numpy<2' 'scipy<1.14' 'setuptools<81'
-    /work/venv/bin/python benchmarks/bgnbd_fit.py --customers 1000000 \\
-        --peer-python /tmp/peers-venv/bin/python
+    benchmarks/setup_peers.sh   # benchmarks/.peers/lifetimes, the default --peer-python
+    /work/venv/bin/python benchmarks/bgnbd_fit.py --customers 1000000
 
 The simulated customers are in days (as ``rfm_summary(freq="D")`` gives them): ages of 1 to 730
 days, recency in whole days. Both sides get the same CSV; each side's time is the fit alone
@@ -91,7 +89,8 @@ def _show(params: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=1_000_000)
-    parser.add_argument("--peer-python", default="/tmp/peers-venv/bin/python",
+    parser.add_argument("--peer-python", default=str(Path(__file__).resolve().parent / ".peers"
+                                                     / "lifetimes" / "bin" / "python"),
                         help="python of a virtual environment with lifetimes installed")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=2024)

@@ -1,7 +1,7 @@
 """Kaplan-Meier fit time: qualityloop's KaplanMeier against lifelines' KaplanMeierFitter, on the
 same data in the same run. lifelines clashes with our pins, so it runs in its own venv:
 
-    python3 -m venv /tmp/peers-venv-lifelines && /tmp/peers-venv-lifelines/bin/pip install lifelines
+    benchmarks/setup_peers.sh   # benchmarks/.peers/lifelines, the default --peer-python
     /work/venv/bin/python benchmarks/kaplan_meier.py [rows] [--peer-python PATH]
 
 Prints the best of 3 fit times for each and the ratio.
@@ -68,7 +68,8 @@ def time_peer(data: pd.DataFrame, python: str) -> float | None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("rows", nargs="?", type=int, default=1_000_000)
-    parser.add_argument("--peer-python", default="/tmp/peers-venv-lifelines/bin/python")
+    parser.add_argument("--peer-python", default=str(Path(__file__).resolve().parent / ".peers"
+                                                     / "lifelines" / "bin" / "python"))
     args = parser.parse_args()
     data = make_data(args.rows)
     ours = time_ours(data)

@@ -4,9 +4,9 @@
     /work/venv/bin/python benchmarks/rfm_summary.py 10000000   # 10,000,000
 
 lifetimes clashes with our pins, so it runs in its own virtual environment (set PEERS_PYTHON,
-default /tmp/rfm-peers-venv/bin/python; see tests/reference/make_cdnow_rfm_reference.py for
-how to make it). Each run is a fresh subprocess on the same Parquet file, so the peak resident
-memory printed is that run's own (it includes the loaded DataFrame, reported separately).
+default benchmarks/.peers/lifetimes/bin/python, which benchmarks/setup_peers.sh creates).
+Each run is a fresh subprocess on the same Parquet file, so the peak resident memory printed is
+that run's own (it includes the loaded DataFrame, reported separately).
 Both results are compared row for row before the figures are printed.
 """
 
@@ -26,7 +26,8 @@ import numpy as np
 import pandas as pd
 
 OUR_PYTHON = sys.executable
-PEERS_PYTHON = os.environ.get("PEERS_PYTHON", "/tmp/rfm-peers-venv/bin/python")
+PEERS_PYTHON = os.environ.get("PEERS_PYTHON", str(Path(__file__).resolve().parent / ".peers"
+                                                     / "lifetimes" / "bin" / "python"))
 END = "2024-12-31"
 
 
