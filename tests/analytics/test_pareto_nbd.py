@@ -63,3 +63,16 @@ def test_weighted_fit_equals_the_unweighted_fit(cdnow):
     plain, weighted = ParetoNBD().fit(rounded), ParetoNBD().fit(counts, weights_col="n")
     for name in PUBLISHED:
         assert weighted.params_[name] == pytest.approx(plain.params_[name], rel=1e-5)
+
+
+def test_the_hessian_kept_from_the_newton_step_matches_one_taken_at_the_estimate(cdnow, fitted):
+    from qualityloop.analytics.retention.models._base import CustomerBaseModel
+    from qualityloop.analytics.retention.models.pareto_nbd import _distinct_pairs
+
+    theta = np.log(fitted._param_array())
+    fresh = ParetoNBD()  # the base-class Hessian: a full central-difference stencil at theta
+    x, t_x, T = (cdnow[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+    weights = np.ones(len(x))
+    recomputed = CustomerBaseModel._hessian(
+        fresh, theta, (x, t_x, T, *_distinct_pairs(x, t_x, T)), weights) / len(x)
+    assert fitted.hessian_ / len(x) == pytest.approx(recomputed, rel=1e-3, abs=1e-6)

@@ -156,6 +156,9 @@ class CustomerBaseModel:
     _analytic_gradient = True
     # L-BFGS-B options; a model that polishes with a Newton step may stop earlier.
     _optimizer_options: ClassVar[dict[str, float]] = {"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-9}
+    # "BFGS" (unbounded, pure numpy) avoids L-BFGS-B's BLAS calls, which on a busy two-core
+    # machine spend milliseconds per step in OpenBLAS threads.
+    _optimizer_method = "L-BFGS-B"
     penalizer: float
     params_: dict[str, float]
 
@@ -172,9 +175,10 @@ class CustomerBaseModel:
             return value / total, gradient / total  # per customer keeps the scale tame
 
         with np.errstate(all="ignore"):
+            bounded = self._optimizer_method == "L-BFGS-B"
             result = optimize.minimize(
-                objective, start, jac=True, method="L-BFGS-B",
-                bounds=[(-30.0, 30.0)] * len(start),
+                objective, start, jac=True, method=self._optimizer_method,
+                bounds=[(-30.0, 30.0)] * len(start) if bounded else None,
                 options=dict(self._optimizer_options),
             )
         if not np.all(np.isfinite(result.x)) or not np.isfinite(result.fun):

@@ -55,8 +55,8 @@ class ParetoNBD(CustomerBaseModel):
     _analytic_gradient = False
     # Looser than the default: the Newton step after the optimiser (central differences) takes
     # the estimate the rest of the way, and every optimiser step costs five likelihoods.
-    _optimizer_options: ClassVar[dict[str, float]] = {"maxiter": 2000, "ftol": 1e-10,
-                                                      "gtol": 1e-6}
+    _optimizer_options: ClassVar[dict[str, float]] = {"maxiter": 2000, "gtol": 1e-6}
+    _optimizer_method = "BFGS"
 
     def __init__(self, penalizer: float = 0.0) -> None:
         self.penalizer = penalizer
