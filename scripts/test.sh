@@ -27,6 +27,11 @@ POSTGRES_TEST_GLOBS=(
     tests/test_api*.py
     tests/test_users*.py
     tests/test_demo*.py
+    tests/test_retention_service.py
+    tests/test_retention_page.py
+    tests/test_roles.py
+    tests/test_admin.py
+    tests/test_web.py
 )
 
 pick_python() {
