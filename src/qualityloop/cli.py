@@ -6,8 +6,10 @@ import json
 import os
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -60,7 +62,7 @@ def _emit(data: Any, as_json: bool, human: str | Table | None = None) -> None:
         console.print(human)
 
 
-def _fail(message: str, as_json: bool = False, problems: list[dict] | None = None) -> None:
+def _fail(message: str, as_json: bool = False, problems: list[dict] | None = None) -> NoReturn:
     if as_json:
         payload = {"ok": False, "error": message, "problems": problems or []}
         sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
@@ -69,6 +71,15 @@ def _fail(message: str, as_json: bool = False, problems: list[dict] | None = Non
         for problem in problems or []:
             err_console.print(f"  {problem['text']}", markup=False, highlight=False)
     raise typer.Exit(code=1)
+
+
+@contextmanager
+def _reported(as_json: bool, *errors: type[Exception]) -> Iterator[None]:
+    """Inside, a domain error of a service becomes one clear message and exit code 1."""
+    try:
+        yield
+    except errors as problem:
+        _fail(str(problem), as_json)
 
 
 @app.command()
@@ -111,16 +122,13 @@ def import_(
     from qualityloop.services.importing import ImportFailed, import_file
     from qualityloop.services.users import find_user
 
-    try:
+    with _reported(as_json, ValueError):
         author = find_user(user) if user else None
-    except ValueError as problem:
-        _fail(str(problem), as_json)
     try:
         report = import_file(kind, file, dry_run=dry_run, user=author)
     except ImportFailed as failure:
         problems = [p.as_dict() for p in failure.problems]
         _fail(str(failure), as_json, problems)
-        return
     verb = "Would import" if dry_run else "Imported"
     _emit(
         report.as_dict(), as_json,
@@ -139,11 +147,8 @@ def export(
     _django()
     from qualityloop.services.exporting import ExportFailed, export_file
 
-    try:
+    with _reported(as_json, ExportFailed):
         count = export_file(kind, file)
-    except ExportFailed as failure:
-        _fail(str(failure), as_json)
-        return
     _emit({"ok": True, "kind": kind, "file": str(file), "rows": count}, as_json,
           f"Wrote {count} {kind} to {file}.")
 
@@ -258,11 +263,8 @@ def user_add(
     _django()
     from qualityloop.services.users import add_user
 
-    try:
+    with _reported(as_json, ValueError):
         created = add_user(name, role, password=password, email=email)
-    except ValueError as problem:
-        _fail(str(problem), as_json)
-        return
     _emit(
         {"username": created.username, "role": created.role, "token": created.token}, as_json,
         f"Created {created.username} ({created.role}).\nAPI token (shown once): {created.token}",
@@ -283,10 +285,8 @@ def user_set_role(
     _django()
     from qualityloop.services.users import set_role
 
-    try:
+    with _reported(as_json, ValueError):
         set_role(name, role)
-    except ValueError as problem:
-        _fail(str(problem), as_json)
     _emit({"username": name, "role": role}, as_json, f"{name} is now {role}.")
 
 
@@ -314,10 +314,8 @@ def user_token(
     _django()
     from qualityloop.services.users import issue_token
 
-    try:
+    with _reported(as_json, ValueError):
         plain = issue_token(name, token_name)
-    except ValueError as problem:
-        _fail(str(problem), as_json)
     _emit({"username": name, "token": plain}, as_json,
           f"API token for {name} (shown once): {plain}")
 
@@ -328,10 +326,8 @@ def user_revoke(name: UserName, as_json: JsonFlag = False) -> None:
     _django()
     from qualityloop.services.users import revoke_tokens
 
-    try:
+    with _reported(as_json, ValueError):
         count = revoke_tokens(name)
-    except ValueError as problem:
-        _fail(str(problem), as_json)
     _emit({"username": name, "revoked": count}, as_json, f"Revoked {count} token(s) of {name}.")
 
 
@@ -390,12 +386,9 @@ def _fmt(value: Any, spec: str = ".3f") -> str:
 def retention_summary(unit: UnitOption = None, as_json: JsonFlag = False) -> None:
     """Headline retention: customers, repeat purchase rate, churn, median survival by segment."""
     overview = _retention(unit, as_json)
-    try:
+    with _reported(as_json, *_analysis_errors()):
         data = overview.headline()
         survival = overview.survival_by_segment().summary()
-    except _analysis_errors() as problem:
-        _fail(str(problem), as_json)
-        return
     data = {k: _finite(v) for k, v in data.items()}
     data["survival_by_segment"] = _records(survival, "segment")
     table = Table("segment", "customers", "churned", "median days to churn (95% CI)")
@@ -431,11 +424,8 @@ def retention_cohorts(
 ) -> None:
     """Cohort retention table: share of each cohort buying again k periods later."""
     overview = _retention(unit, as_json)
-    try:
+    with _reported(as_json, *_analysis_errors()):
         cohorts = overview.cohorts(period=period, kind=kind, cumulative=cumulative)
-    except _analysis_errors() as problem:
-        _fail(str(problem), as_json)
-        return
     rows: list[dict[str, Any]] = [
         {"cohort": str(label.date()), "size": int(cohorts.sizes[label]),
          "counts": [_finite(v) for v in cohorts.counts.loc[label]],
@@ -465,11 +455,8 @@ def retention_fit(
 ) -> None:
     """Fit BG/NBD (purchases, drop-out) and Gamma-Gamma (spend); print estimates with 95% CI."""
     overview = _retention(unit, as_json)
-    try:
+    with _reported(as_json, *_analysis_errors()):
         models = overview.fit_models(freq=freq)
-    except _analysis_errors() as problem:
-        _fail(str(problem), as_json)
-        return
     data: dict[str, Any] = {"freq": freq, "customers": len(models.summary),
                             "bg_nbd": _records(models.beta_geo.summary(), "parameter"),
             "gamma_gamma": _records(models.gamma_gamma.summary(), "parameter")}
@@ -498,11 +485,8 @@ def retention_clv(
 ) -> None:
     """Customers with the highest expected lifetime value (BG/NBD x Gamma-Gamma, discounted)."""
     overview = _retention(unit, as_json)
-    try:
+    with _reported(as_json, *_analysis_errors()):
         values = overview.clv(horizon=horizon, discount_rate=discount_rate, freq=freq)
-    except _analysis_errors() as problem:
-        _fail(str(problem), as_json)
-        return
     rows = _records(values.head(top), "customer_id")
     data = {"horizon_months": horizon, "discount_rate": discount_rate, "freq": freq,
             "customers": len(values), "total_clv": _finite(values["clv"].sum()),
