@@ -94,3 +94,13 @@ def browser():
         )
         yield chromium
         chromium.close()
+
+
+def log_in(page, base: str, login: dict, path: str = "/") -> None:
+    """Open ``path`` as an anonymous visitor, get sent to the login page, log in, land on it."""
+    page.goto(base + path)
+    assert "/login/" in page.url, "an anonymous visitor must be sent to the login page"
+    page.fill("#id_username", login["username"])
+    page.fill("#id_password", login["password"])
+    page.click("button[type=submit]")
+    page.wait_for_url(base + path)

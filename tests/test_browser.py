@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from browser_support import log_in
 
 pytestmark = pytest.mark.browser
 
@@ -30,18 +31,9 @@ def page(browser):
     context.close()
 
 
-def _log_in(page, base: str, login: dict) -> None:
-    page.goto(base + "/")
-    assert "/login/" in page.url, "an anonymous visitor must be sent to the login page"
-    page.fill("#id_username", login["username"])
-    page.fill("#id_password", login["password"])
-    page.click("button[type=submit]")
-    page.wait_for_url(base + "/")
-
-
 def test_log_in_and_see_the_dashboard(page, demo_site):
     base, login = demo_site
-    _log_in(page, base, login)
+    log_in(page, base, login)
     assert page.locator("h1").inner_text() == "Dashboard"
     assert login["username"] in page.locator("[data-testid=username]").inner_text()
 
@@ -67,7 +59,7 @@ def test_log_in_and_see_the_dashboard(page, demo_site):
 
 def test_unit_filter_updates_the_tiles_in_place(page, demo_site):
     base, login = demo_site
-    _log_in(page, base, login)
+    log_in(page, base, login)
     tile = page.locator('[data-metric="active_customers"] .tile-value')
     whole = int(tile.inner_text().replace(",", ""))
     page.evaluate("window.__notReloaded = true")
@@ -82,7 +74,7 @@ def test_unit_filter_updates_the_tiles_in_place(page, demo_site):
 
 def test_browse_nonconformances_to_a_record_with_history(page, demo_site):
     base, login = demo_site
-    _log_in(page, base, login)
+    log_in(page, base, login)
     page.click("nav.mainnav >> text=Nonconformances")
     page.wait_for_url(base + "/records/nonconformances/")
     rows = page.locator("table.records tbody tr")
@@ -98,7 +90,7 @@ def test_browse_nonconformances_to_a_record_with_history(page, demo_site):
 
 def test_live_search_filters_the_customer_list(page, demo_site):
     base, login = demo_site
-    _log_in(page, base, login)
+    log_in(page, base, login)
     page.goto(base + "/records/customers/")
     count_text = page.locator("p.count").inner_text()
     total = int(re.match(r"[\d,]+", count_text).group().replace(",", ""))

@@ -11,7 +11,7 @@ import re
 import shutil
 
 import pytest
-from browser_support import ROOT
+from browser_support import ROOT, log_in
 
 pytestmark = pytest.mark.browser
 
@@ -19,7 +19,7 @@ SCREENSHOT = ROOT / "test-results" / "retention.png"
 DOCS_SCREENSHOT = ROOT / "docs" / "screenshots" / "retention.png"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def page(browser):
     context = browser.new_context(viewport={"width": 1366, "height": 900})
     page = context.new_page()
@@ -30,12 +30,7 @@ def page(browser):
 
 def test_retention_page_shows_its_charts_and_the_customers_at_risk(page, demo_site):
     base, login = demo_site
-    page.goto(base + "/retention/")
-    assert "/login/" in page.url, "an anonymous visitor must be sent to the login page"
-    page.fill("#id_username", login["username"])
-    page.fill("#id_password", login["password"])
-    page.click("button[type=submit]")
-    page.wait_for_url(base + "/retention/")
+    log_in(page, base, login, "/retention/")
     assert page.locator("h1").inner_text() == "Retention"
     assert page.locator("nav.mainnav a.active").inner_text() == "Retention"
 
@@ -55,8 +50,8 @@ def test_retention_page_shows_its_charts_and_the_customers_at_risk(page, demo_si
 
 
 def test_an_at_risk_customer_links_to_their_record(page, demo_site):
-    base, _ = demo_site
-    page.goto(base + "/retention/")
+    base, login = demo_site
+    log_in(page, base, login, "/retention/")
     link = page.locator("#at-risk tbody tr").first.locator("td a")
     external_id = link.inner_text()
     link.click()
