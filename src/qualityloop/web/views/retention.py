@@ -6,11 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils import timezone
 
 from qualityloop.records.customers.choices import Segment
 from qualityloop.records.customers.models import Customer
@@ -18,18 +16,11 @@ from qualityloop.records.organisation.models import OrgUnit
 from qualityloop.report import charts
 from qualityloop.services import permissions, retention
 from qualityloop.services.record_kinds import get_kind
+from qualityloop.web.views.unit_scope import cached_for_unit, selected_unit, unit_options
 
-CACHE_SECONDS = 60
 AT_RISK_SHOWN = 20
 AT_RISK_BELOW = 0.5
 CLV_HORIZON_MONTHS = 12
-
-
-def _selected_unit(request: HttpRequest) -> OrgUnit | None:
-    external_id = request.GET.get("unit", "").strip()
-    if not external_id:
-        return None
-    return OrgUnit.objects.filter(external_id=external_id).first()
 
 
 def at_risk_customers(values, limit: int = AT_RISK_SHOWN) -> list[dict[str, Any]]:
@@ -115,19 +106,14 @@ def retention_figures(unit: OrgUnit | None) -> dict[str, Any]:
     Fitting the customer-base models and rendering four charts takes a second or two on the demo
     data, too slow for every page view.
     """
-    key = f"ql:retention:{timezone.localdate()}:{unit.pk if unit else 'all'}"
-    figures = cache.get(key)
-    if figures is None:
-        figures = _figures(unit)
-        cache.set(key, figures, CACHE_SECONDS)
-    return figures
+    return cached_for_unit("retention", unit, lambda: _figures(unit))
 
 
 @login_required
 def retention_page(request: HttpRequest) -> HttpResponse:
     """The Retention page; an HTMX request for a unit returns only the figures and charts."""
     allowed = permissions.may(request.user, get_kind("customers"), permissions.Action.READ)
-    unit = _selected_unit(request) if allowed else None
+    unit = selected_unit(request) if allowed else None
     figures, problem = None, ""
     if allowed:
         try:
@@ -137,7 +123,7 @@ def retention_page(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {
         "allowed": allowed,
         "unit": unit,
-        "units": OrgUnit.objects.order_by("name").only("external_id", "name") if allowed else [],
+        "units": unit_options() if allowed else [],
         "figures": figures,
         "problem": problem,
         "horizon": CLV_HORIZON_MONTHS,
