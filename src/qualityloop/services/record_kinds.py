@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -373,6 +373,3 @@ __all__ = [
     "kind_names",
     "missing_required", "rows", "unknown_columns",
 ]
-
-# Keep the mapping type importable for annotations elsewhere.
-Row = Mapping[str, Any]

@@ -35,7 +35,3 @@ class Calendar:
 
 def plus_days(dates: np.ndarray, days) -> np.ndarray:
     return dates + np.asarray(np.round(days), dtype=int).astype("timedelta64[D]")
-
-
-def text(date: np.datetime64) -> str:
-    return str(date.astype("datetime64[D]"))
