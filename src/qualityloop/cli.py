@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-import json
-import os
-import re
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
+
+from qualityloop.commands.common import (
+    JsonFlag,
+    UnitOption,
+    analysis_errors,
+    console,
+    emit,
+    err_console,
+    fail,
+    finite,
+    fmt,
+    records_of,
+    reported,
+    start_django,
+)
 
 app = typer.Typer(
     help="QualityLoop: run the quality system and relate TQM to customer retention.",
@@ -28,64 +36,11 @@ retention_app = typer.Typer(
 )
 app.add_typer(retention_app, name="retention")
 
-console = Console()
-err_console = Console(stderr=True)
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
-
-
-def _django(migrate: bool = True) -> None:
-    """Start Django; a database that cannot be reached or configured is a clear error."""
-    from django.core.exceptions import ImproperlyConfigured
-    from django.db import Error as DatabaseError
-
-    from qualityloop.web.bootstrap import setup
-
-    try:
-        setup(migrate=migrate)
-    except (DatabaseError, ImproperlyConfigured, ValueError) as problem:
-        where = os.environ.get("QUALITYLOOP_DATABASE_URL") or "the SQLite file in QUALITYLOOP_HOME"
-        first_line = str(problem).strip().splitlines()[0] if str(problem).strip() else ""
-        _fail(f"cannot use the database ({_redact(where)}): {type(problem).__name__}: "
-              f"{first_line}")
-
-
-def _redact(url: str) -> str:
-    """The database URL without its password, fit to print."""
-    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
-
-
-def _emit(data: Any, as_json: bool, human: str | Table | None = None) -> None:
-    if as_json:
-        sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
-    elif human is not None:
-        console.print(human)
-
-
-def _fail(message: str, as_json: bool = False, problems: list[dict] | None = None) -> NoReturn:
-    if as_json:
-        payload = {"ok": False, "error": message, "problems": problems or []}
-        sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
-    else:
-        err_console.print(f"[bold red]Error:[/] {message}")
-        for problem in problems or []:
-            err_console.print(f"  {problem['text']}", markup=False, highlight=False)
-    raise typer.Exit(code=1)
-
-
-@contextmanager
-def _reported(as_json: bool, *errors: type[Exception]) -> Iterator[None]:
-    """Inside, a domain error of a service becomes one clear message and exit code 1."""
-    try:
-        yield
-    except errors as problem:
-        _fail(str(problem), as_json)
-
 
 @app.command()
 def kinds(as_json: JsonFlag = False) -> None:
     """List the record kinds that can be imported and exported, with their columns."""
-    _django()
+    start_django()
     from qualityloop.services.record_kinds import KINDS
 
     data = [
@@ -102,7 +57,7 @@ def kinds(as_json: JsonFlag = False) -> None:
     table = Table("kind", "description", "required columns")
     for k in KINDS:
         table.add_row(k.name, k.description, ", ".join(c.name for c in k.columns if c.required))
-    _emit(data, as_json, table)
+    emit(data, as_json, table)
 
 
 @app.command("import")
@@ -118,19 +73,19 @@ def import_(
     as_json: JsonFlag = False,
 ) -> None:
     """Import records from CSV, Excel or Parquet, upserting by external_id, all or nothing."""
-    _django()
+    start_django()
     from qualityloop.services.importing import ImportFailed, import_file
     from qualityloop.services.users import find_user
 
-    with _reported(as_json, ValueError):
+    with reported(as_json, ValueError):
         author = find_user(user) if user else None
     try:
         report = import_file(kind, file, dry_run=dry_run, user=author)
     except ImportFailed as failure:
         problems = [p.as_dict() for p in failure.problems]
-        _fail(str(failure), as_json, problems)
+        fail(str(failure), as_json, problems)
     verb = "Would import" if dry_run else "Imported"
-    _emit(
+    emit(
         report.as_dict(), as_json,
         f"{verb} {report.rows} rows of {kind} from {file}: "
         f"{report.created} created, {report.updated} updated, {report.unchanged} unchanged.",
@@ -144,12 +99,12 @@ def export(
     as_json: JsonFlag = False,
 ) -> None:
     """Export every record of a kind to CSV, Excel or Parquet (re-importable as it is)."""
-    _django()
+    start_django()
     from qualityloop.services.exporting import ExportFailed, export_file
 
-    with _reported(as_json, ExportFailed):
+    with reported(as_json, ExportFailed):
         count = export_file(kind, file)
-    _emit({"ok": True, "kind": kind, "file": str(file), "rows": count}, as_json,
+    emit({"ok": True, "kind": kind, "file": str(file), "rows": count}, as_json,
           f"Wrote {count} {kind} to {file}.")
 
 
@@ -165,13 +120,13 @@ def demo(
     as_json: JsonFlag = False,
 ) -> None:
     """Create (or refresh) the demo organisation, then serve the web app."""
-    _django()
+    start_django()
     from qualityloop.services.demo import generate_demo
 
     with _progress(as_json) as progress:
         summary = generate_demo(n_customers=customers, seed=seed, progress=progress)
     data = summary.as_dict()
-    _emit(data, as_json, _demo_text(data, host, port, serve_after))
+    emit(data, as_json, _demo_text(data, host, port, serve_after))
     if serve_after:
         _serve(host, port, quiet=as_json)
 
@@ -218,7 +173,7 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to serve on.")] = 8000,
 ) -> None:
     """Start the web app (migrating the database first if needed)."""
-    _django()
+    start_django()
     _serve(host, port)
 
 
@@ -230,7 +185,7 @@ def _serve(host: str, port: int, quiet: bool = False) -> None:
     try:
         run(host, port)
     except OSError as problem:  # most often: the port is taken
-        _fail(f"cannot serve on {host}:{port}: {problem.strerror or problem}; "
+        fail(f"cannot serve on {host}:{port}: {problem.strerror or problem}; "
               "choose another with --port")
 
 
@@ -239,12 +194,12 @@ def migrate(as_json: JsonFlag = False) -> None:
     """Create or upgrade the database (done automatically by every command)."""
     from qualityloop.web.bootstrap import migrate_if_needed
 
-    _django(migrate=False)
+    start_django(migrate=False)
     applied = migrate_if_needed()
     from django.conf import settings
 
     name = str(settings.DATABASES["default"]["NAME"])
-    _emit({"applied": applied, "database": name}, as_json,
+    emit({"applied": applied, "database": name}, as_json,
           f"Database {name} is up to date ({applied} migrations applied).")
 
 
@@ -260,12 +215,12 @@ def user_add(
     as_json: JsonFlag = False,
 ) -> None:
     """Create a user with a role and print an API token for `Authorization: Bearer TOKEN`."""
-    _django()
+    start_django()
     from qualityloop.services.users import add_user
 
-    with _reported(as_json, ValueError):
+    with reported(as_json, ValueError):
         created = add_user(name, role, password=password, email=email)
-    _emit(
+    emit(
         {"username": created.username, "role": created.role, "token": created.token}, as_json,
         f"Created {created.username} ({created.role}).\nAPI token (shown once): {created.token}",
     )
@@ -282,18 +237,18 @@ def user_set_role(
     as_json: JsonFlag = False,
 ) -> None:
     """Change a user's role; their rights in the web app, admin and API follow at once."""
-    _django()
+    start_django()
     from qualityloop.services.users import set_role
 
-    with _reported(as_json, ValueError):
+    with reported(as_json, ValueError):
         set_role(name, role)
-    _emit({"username": name, "role": role}, as_json, f"{name} is now {role}.")
+    emit({"username": name, "role": role}, as_json, f"{name} is now {role}.")
 
 
 @user_app.command("list")
 def user_list(as_json: JsonFlag = False) -> None:
     """List users with their role and active API tokens."""
-    _django()
+    start_django()
     from qualityloop.services.users import list_users
 
     users = list_users()
@@ -301,7 +256,7 @@ def user_list(as_json: JsonFlag = False) -> None:
     for u in users:
         table.add_row(u["username"], u["role"] or "(none)", "yes" if u["active"] else "no",
                       str(u["active_tokens"]), str(u["last_login"] or "never"))
-    _emit(users, as_json, table)
+    emit(users, as_json, table)
 
 
 @user_app.command("token")
@@ -311,37 +266,31 @@ def user_token(
     as_json: JsonFlag = False,
 ) -> None:
     """Issue a new API token for a user (shown once)."""
-    _django()
+    start_django()
     from qualityloop.services.users import issue_token
 
-    with _reported(as_json, ValueError):
+    with reported(as_json, ValueError):
         plain = issue_token(name, token_name)
-    _emit({"username": name, "token": plain}, as_json,
+    emit({"username": name, "token": plain}, as_json,
           f"API token for {name} (shown once): {plain}")
 
 
 @user_app.command("revoke")
 def user_revoke(name: UserName, as_json: JsonFlag = False) -> None:
     """Revoke every API token of a user."""
-    _django()
+    start_django()
     from qualityloop.services.users import revoke_tokens
 
-    with _reported(as_json, ValueError):
+    with reported(as_json, ValueError):
         count = revoke_tokens(name)
-    _emit({"username": name, "revoked": count}, as_json, f"Revoked {count} token(s) of {name}.")
+    emit({"username": name, "revoked": count}, as_json, f"Revoked {count} token(s) of {name}.")
 
 
 # retention -------------------------------------------------------------------------------------
 
-UnitOption = Annotated[
-    str | None, typer.Option("--unit", help="External id of an org unit: only its customers "
-                                            "(and those of units below it).")
-]
-
-
 def _retention(unit_id: str | None, as_json: bool) -> Any:
     """Start Django and return the retention use cases, for one unit if asked."""
-    _django()
+    start_django()
     from qualityloop.records.organisation.models import OrgUnit
     from qualityloop.services.retention import RetentionOverview
 
@@ -349,54 +298,25 @@ def _retention(unit_id: str | None, as_json: bool) -> Any:
         return RetentionOverview()
     unit = OrgUnit.objects.filter(external_id=unit_id).first()
     if unit is None:
-        _fail(f"no org unit with external id {unit_id!r}", as_json)
+        fail(f"no org unit with external id {unit_id!r}", as_json)
     return RetentionOverview(unit=unit)
-
-
-def _analysis_errors() -> tuple[type[Exception], ...]:
-    from qualityloop.analytics.exceptions import ConvergenceError
-
-    return (ValueError, ConvergenceError)
-
-
-def _finite(value: Any) -> Any:
-    """A number fit for JSON: NaN and infinities become None, numpy scalars plain Python."""
-    if isinstance(value, (float, int)) and not isinstance(value, bool):
-        number = float(value)
-        if number != number or number in (float("inf"), float("-inf")):
-            return None
-        return int(value) if isinstance(value, int) else number
-    if hasattr(value, "item"):
-        return _finite(value.item())
-    return value
-
-
-def _records(frame: Any, index_name: str) -> list[dict]:
-    """Rows of a DataFrame (index as the first field) as JSON-ready dicts."""
-    rows = frame.reset_index(names=index_name).to_dict(orient="records")
-    return [{k: _finite(v) for k, v in row.items()} for row in rows]
-
-
-def _fmt(value: Any, spec: str = ".3f") -> str:
-    value = _finite(value)
-    return "-" if value is None else format(value, spec)
 
 
 @retention_app.command("summary")
 def retention_summary(unit: UnitOption = None, as_json: JsonFlag = False) -> None:
     """Headline retention: customers, repeat purchase rate, churn, median survival by segment."""
     overview = _retention(unit, as_json)
-    with _reported(as_json, *_analysis_errors()):
+    with reported(as_json, *analysis_errors()):
         data = overview.headline()
         survival = overview.survival_by_segment().summary()
-    data = {k: _finite(v) for k, v in data.items()}
-    data["survival_by_segment"] = _records(survival, "segment")
+    data = {k: finite(v) for k, v in data.items()}
+    data["survival_by_segment"] = records_of(survival, "segment")
     table = Table("segment", "customers", "churned", "median days to churn (95% CI)")
     for row in data["survival_by_segment"]:
         median = "not reached" if row["median"] is None else f"{row['median']:.0f}"
         table.add_row(row["segment"], str(int(row["subjects"])), str(int(row["events"])),
-                      f"{median} ({_fmt(row['median_lower'], '.0f')}-"
-                      f"{_fmt(row['median_upper'], '.0f')})")
+                      f"{median} ({fmt(row['median_lower'], '.0f')}-"
+                      f"{fmt(row['median_upper'], '.0f')})")
     churn = ("-" if data["churn_rate"] is None
              else f"{data['churn_rate']:.1%} (month starting {data['churn_period']})")
     text = (f"Customers with orders: {data['customers']:,}  orders: {data['orders']:,}\n"
@@ -405,7 +325,7 @@ def retention_summary(unit: UnitOption = None, as_json: JsonFlag = False) -> Non
             "  (share of the month before's buyers who bought nothing this month; customers\n"
             "  marked churned in the records are counted in the table below)")
     if as_json:
-        _emit(data, True)
+        emit(data, True)
     else:
         console.print(text)
         console.print(table)
@@ -424,16 +344,16 @@ def retention_cohorts(
 ) -> None:
     """Cohort retention table: share of each cohort buying again k periods later."""
     overview = _retention(unit, as_json)
-    with _reported(as_json, *_analysis_errors()):
+    with reported(as_json, *analysis_errors()):
         cohorts = overview.cohorts(period=period, kind=kind, cumulative=cumulative)
     rows: list[dict[str, Any]] = [
         {"cohort": str(label.date()), "size": int(cohorts.sizes[label]),
-         "counts": [_finite(v) for v in cohorts.counts.loc[label]],
-         "rates": [_finite(v) for v in cohorts.rates.loc[label]]}
+         "counts": [finite(v) for v in cohorts.counts.loc[label]],
+         "rates": [finite(v) for v in cohorts.rates.loc[label]]}
         for label in cohorts.counts.index
     ]
     data = {"period": period, "kind": kind, "cumulative": cumulative, "cohorts": rows,
-            "mean_curve": _records(cohorts.mean_curve, "offset")}
+            "mean_curve": records_of(cohorts.mean_curve, "offset")}
     # As many offsets as fit the terminal (cohort and size take about 22 characters).
     shown = max(1, min(len(cohorts.rates.columns), (console.width - 22) // 7))
     table = Table(title=f"Retention by {kind.replace('_', '-')} cohort ({period})")
@@ -443,8 +363,8 @@ def retention_cohorts(
         table.add_column(str(offset), no_wrap=True, justify="right")
     for row in rows:
         table.add_row(row["cohort"], str(row["size"]),
-                      *(_fmt(r, ".0%") for r in row["rates"][:shown]))
-    _emit(data, as_json, table)
+                      *(fmt(r, ".0%") for r in row["rates"][:shown]))
+    emit(data, as_json, table)
 
 
 @retention_app.command("fit")
@@ -455,22 +375,22 @@ def retention_fit(
 ) -> None:
     """Fit BG/NBD (purchases, drop-out) and Gamma-Gamma (spend); print estimates with 95% CI."""
     overview = _retention(unit, as_json)
-    with _reported(as_json, *_analysis_errors()):
+    with reported(as_json, *analysis_errors()):
         models = overview.fit_models(freq=freq)
     data: dict[str, Any] = {"freq": freq, "customers": len(models.summary),
-                            "bg_nbd": _records(models.beta_geo.summary(), "parameter"),
-            "gamma_gamma": _records(models.gamma_gamma.summary(), "parameter")}
+                            "bg_nbd": records_of(models.beta_geo.summary(), "parameter"),
+            "gamma_gamma": records_of(models.gamma_gamma.summary(), "parameter")}
     if as_json:
-        _emit(data, True)
+        emit(data, True)
         return
     for title, key in (("BG/NBD (purchases and drop-out)", "bg_nbd"),
                        ("Gamma-Gamma (spend per purchase)", "gamma_gamma")):
         table = Table("parameter", "estimate", "std. error", "95% CI",
                       title=f"{title}, {data['customers']:,} customers, time unit {freq}")
         for row in data[key]:
-            table.add_row(row["parameter"], _fmt(row["estimate"], ".4g"),
-                          _fmt(row["std_error"], ".4g"),
-                          f"{_fmt(row['lower'], '.4g')} - {_fmt(row['upper'], '.4g')}")
+            table.add_row(row["parameter"], fmt(row["estimate"], ".4g"),
+                          fmt(row["std_error"], ".4g"),
+                          f"{fmt(row['lower'], '.4g')} - {fmt(row['upper'], '.4g')}")
         console.print(table)
 
 
@@ -485,19 +405,19 @@ def retention_clv(
 ) -> None:
     """Customers with the highest expected lifetime value (BG/NBD x Gamma-Gamma, discounted)."""
     overview = _retention(unit, as_json)
-    with _reported(as_json, *_analysis_errors()):
+    with reported(as_json, *analysis_errors()):
         values = overview.clv(horizon=horizon, discount_rate=discount_rate, freq=freq)
-    rows = _records(values.head(top), "customer_id")
+    rows = records_of(values.head(top), "customer_id")
     data = {"horizon_months": horizon, "discount_rate": discount_rate, "freq": freq,
-            "customers": len(values), "total_clv": _finite(values["clv"].sum()),
+            "customers": len(values), "total_clv": finite(values["clv"].sum()),
             "top": rows}
     table = Table("customer", "P(alive)", "expected purchases", "spend per purchase", "CLV",
                   title=f"Top {len(rows)} of {len(values):,} customers by {horizon}-month CLV")
     for row in rows:
-        table.add_row(row["customer_id"], _fmt(row["probability_alive"], ".2f"),
-                      _fmt(row["expected_purchases"], ".1f"),
-                      _fmt(row["expected_spend"], ",.0f"), _fmt(row["clv"], ",.0f"))
-    _emit(data, as_json, table)
+        table.add_row(row["customer_id"], fmt(row["probability_alive"], ".2f"),
+                      fmt(row["expected_purchases"], ".1f"),
+                      fmt(row["expected_spend"], ",.0f"), fmt(row["clv"], ",.0f"))
+    emit(data, as_json, table)
 
 
 def main() -> None:  # pragma: no cover - console script entry
