@@ -51,6 +51,22 @@ def may_change_records(user) -> bool:
     return role_of(user) in WRITE_ROLES
 
 
+SURVEY_ROLES = frozenset({Role.ADMIN, Role.TOP_MANAGEMENT, Role.QUALITY_MANAGER})
+
+
+def may_run_surveys(user) -> bool:
+    """Whether the user may open and close survey rounds and import their answers."""
+    return role_of(user) in SURVEY_ROLES
+
+
+def check_run_surveys(user) -> None:
+    """Raise :class:`NotAllowed` unless the user may open and close survey rounds."""
+    if not may_run_surveys(user):
+        name = getattr(user, "username", "") or "anonymous"
+        raise NotAllowed(f"user {name!r} may not open or close survey rounds; that takes the "
+                         "role admin, top-management or quality-manager")
+
+
 def restrict(queryset: models.QuerySet, user, kind: RecordKind) -> models.QuerySet:
     """The records of ``queryset`` that ``user`` may see (none when the user may not read)."""
     return queryset if may(user, kind, Action.READ) else queryset.none()

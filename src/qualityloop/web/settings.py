@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "qualityloop.records.accounts",
     "qualityloop.records.customers",
     "qualityloop.records.quality",
+    "qualityloop.records.assessment",
     "qualityloop.web",
 ]
 

@@ -1,0 +1,1 @@
+"""Survey rounds of the TQM assessment: instruments, rounds, personal links and responses."""

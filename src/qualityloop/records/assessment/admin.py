@@ -1,0 +1,52 @@
+"""Admin pages for survey instruments, rounds, links and responses.
+
+Links and responses are read-only here: links are issued by opening a round (the plain token is
+shown once) and responses come from the survey form or an import.
+"""
+
+from django.contrib import admin
+from simple_history.admin import SimpleHistoryAdmin
+
+from qualityloop.records.assessment.models import (
+    Instrument,
+    SurveyInvitation,
+    SurveyResponse,
+    SurveyRound,
+)
+
+
+@admin.register(Instrument)
+class InstrumentAdmin(SimpleHistoryAdmin):
+    list_display = ("external_id", "name", "version", "loaded_by", "loaded_on")
+    search_fields = ("external_id", "name")
+    readonly_fields = ("external_id", "name", "version")
+
+
+@admin.register(SurveyRound)
+class SurveyRoundAdmin(SimpleHistoryAdmin):
+    list_display = ("external_id", "name", "instrument", "status", "anonymous", "opened_on",
+                    "closes_on")
+    list_filter = ("status", "anonymous")
+    search_fields = ("external_id", "name")
+    filter_horizontal = ("units",)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(SurveyInvitation)
+class SurveyInvitationAdmin(ReadOnlyAdmin):
+    list_display = ("pk", "round", "unit", "person", "created_at", "used_at")
+    list_filter = ("round",)
+    exclude = ("key_hash",)
+
+
+@admin.register(SurveyResponse)
+class SurveyResponseAdmin(ReadOnlyAdmin):
+    list_display = ("pk", "round", "unit", "source", "submitted_at")
+    list_filter = ("round", "source")
