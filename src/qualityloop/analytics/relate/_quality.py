@@ -1,0 +1,93 @@
+"""Measurement and structural quality of a fitted path model: reliability, HTMT, f², VIF."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from qualityloop.analytics.relate._algorithm import Layout
+
+RELIABILITY_COLUMNS = ["alpha", "rho_a", "rho_c", "ave"]
+
+
+def _reliability_module():
+    # Imported when used: the assessment package is written alongside this one.
+    try:
+        from qualityloop.analytics.assessment import reliability
+    except ImportError:
+        from qualityloop.analytics.relate import _reliability as reliability
+    return reliability
+
+
+def reliability_table(
+    standardised: pd.DataFrame,
+    blocks: dict[str, list[str]],
+    loadings: pd.DataFrame,
+    weights: pd.DataFrame,
+) -> pd.DataFrame:
+    """Cronbach's alpha, rho_A, rho_C and AVE per construct, from the standardised indicators
+    and the model's loadings and weights."""
+    rel = _reliability_module()
+    rows = {}
+    for construct, block in blocks.items():
+        items = standardised[block]
+        block_loadings = loadings.loc[block, construct].to_numpy()
+        rows[construct] = {
+            "alpha": rel.cronbach_alpha(items) if len(block) > 1 else 1.0,
+            "rho_a": rel.rho_a(items, weights.loc[block, construct].to_numpy())
+            if len(block) > 1 else 1.0,
+            "rho_c": rel.composite_reliability(block_loadings),
+            "ave": rel.ave(block_loadings),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index")[RELIABILITY_COLUMNS]
+
+
+def htmt_table(values: pd.DataFrame, blocks: dict[str, list[str]]) -> pd.DataFrame:
+    """Heterotrait-monotrait ratios, construct x construct (the assessment module's htmt)."""
+    return _reliability_module().htmt(values, blocks)
+
+
+def f_squared(score_corr: np.ndarray, layout: Layout) -> np.ndarray:
+    """Cohen's f² of each path i -> j: (R²_with - R²_without_i) / (1 - R²_with), with the
+    construct scores held fixed (as SmartPLS and seminr)."""
+    k = layout.n_constructs
+    f2 = np.full((k, k), np.nan)
+    for j in layout.endogenous():
+        before = layout.predecessors(j)
+        full = _r_squared(score_corr, before, j)
+        for i in before:
+            rest = before[before != i]
+            reduced = _r_squared(score_corr, rest, j) if rest.size else 0.0
+            f2[i, j] = (full - reduced) / (1 - full)
+    return f2
+
+
+def _r_squared(score_corr: np.ndarray, predictors: np.ndarray, target: int) -> float:
+    coefs = np.linalg.solve(score_corr[np.ix_(predictors, predictors)],
+                            score_corr[predictors, target])
+    return float(coefs @ score_corr[predictors, target])
+
+
+def _vif(corr: np.ndarray) -> np.ndarray:
+    """Variance inflation factors: the diagonal of the inverse correlation matrix."""
+    if len(corr) == 1:
+        return np.ones(1)
+    return np.diag(np.linalg.inv(corr))
+
+
+def inner_vif(score_corr: np.ndarray, layout: Layout) -> np.ndarray:
+    """VIF of each predictor construct in the regression of its target (rows from, cols to)."""
+    k = layout.n_constructs
+    vif = np.full((k, k), np.nan)
+    for j in layout.endogenous():
+        before = layout.predecessors(j)
+        vif[before, j] = _vif(score_corr[np.ix_(before, before)])
+    return vif
+
+
+def outer_vif(corr: np.ndarray, layout: Layout) -> np.ndarray:
+    """VIF of each indicator among the indicators of its block (indicators x constructs)."""
+    vif = np.full((layout.n_indicators, layout.n_constructs), np.nan)
+    for j, block in enumerate(layout.blocks):
+        vif[block, j] = _vif(corr[np.ix_(block, block)])
+    return vif
