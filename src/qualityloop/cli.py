@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from qualityloop.commands import tqm_index
 from qualityloop.commands.common import (
     JsonFlag,
     UnitOption,
@@ -35,6 +36,7 @@ retention_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(retention_app, name="retention")
+app.add_typer(tqm_index.app, name="tqm-index")
 
 
 @app.command()

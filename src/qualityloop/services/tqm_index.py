@@ -127,9 +127,10 @@ INDICATORS: tuple[Indicator, ...] = (
     Indicator(
         "feedback_response_rate", "Feedback response rate",
         "Relationship-survey answers (feedback responses with channel 'survey') of the unit's "
-        "customers received in the period, divided by the invitations expected: one per six "
-        "months of customer tenure in the period (active customer-days / 182.6). The records "
-        "hold no invitations, so this is a proxy that assumes a survey every six months.",
+        "customers received in the period, divided by the invitations expected: one at every "
+        "six months of a customer's tenure (182.6, 365.25, ... days after acquisition) that "
+        "falls in the period before the customer churned. The records hold no invitations, so "
+        "this is a proxy that assumes a survey every six months of tenure.",
         "higher", "100 x rate, capped at 100", share_score,
         "only {value:.0%} of the expected relationship surveys were answered"),
 )
@@ -271,7 +272,9 @@ def training_coverage(people: pd.DataFrame, training: pd.DataFrame,
                          & (passed["valid_until"].isna() | (passed["valid_until"] >= ref))]
         present = people[people["since"] <= ref]
         held = present["person_id"].isin(current["person_id"])
-        counts = held.groupby(present["report_id"]).agg(["sum", "size"])
+        counts = held.groupby(present["report_id"]).agg(["sum", "size"]).astype(float)
+        if current.empty and not (training["completed_on"] <= ref).any():
+            counts["sum"] = np.nan  # no such training recorded anywhere yet: records not kept
         rows.extend((uid, period, s, n) for uid, (s, n) in counts.iterrows())
     keys = pd.DataFrame(rows, columns=["report_id", "period", "sum", "size"])
     return _result(keys, keys["sum"], keys["size"])
@@ -344,19 +347,24 @@ def median_days(episodes: pd.DataFrame, done: str, as_of: pd.Timestamp) -> pd.Da
                    summary["subjects"].to_numpy(), summary["median"].to_numpy())
 
 
-def tenure_half_years(customers: pd.DataFrame, periods: pd.DataFrame) -> pd.DataFrame:
-    """Active customer time per reported unit and period, in half-years.
+def expected_invitations(customers: pd.DataFrame, periods: pd.DataFrame) -> pd.DataFrame:
+    """Relationship-survey invitations expected per reported unit and period: one at every
+    six months of a customer's tenure (day 183, 365, ... after acquisition) that falls in the
+    period while the customer is active.
 
     ``customers``: ``report_id``, ``acquired_on``, ``ended_on`` (churn date or as-of day).
     """
+    def completed_half_years(day: pd.Timestamp) -> pd.Series:
+        last = customers["ended_on"].clip(upper=day)
+        days = (last - customers["acquired_on"]).dt.days.clip(lower=0)
+        return np.floor(days / DAYS_PER_HALF_YEAR)
+
     rows = []
-    for period, start, end in zip(periods["period"], periods["start"], periods["ref"],
+    for period, start, ref in zip(periods["period"], periods["start"], periods["ref"],
                                   strict=True):
-        lo = customers["acquired_on"].clip(lower=start)
-        hi = customers["ended_on"].clip(upper=end)
-        days = ((hi - lo).dt.days + 1).clip(lower=0)
-        for uid, total in days.groupby(customers["report_id"]).sum().items():
-            rows.append((uid, period, total / DAYS_PER_HALF_YEAR))
+        due = completed_half_years(ref) - completed_half_years(start - pd.Timedelta(days=1))
+        for uid, total in due.groupby(customers["report_id"]).sum().items():
+            rows.append((uid, period, float(total)))
     return pd.DataFrame(rows, columns=["report_id", "period", "expected"])
 
 
@@ -383,11 +391,12 @@ NO_DATA = {
     "feedback_response_rate": "no customers served in the period",
 }
 NO_VALUE = {
+    "problem_recognition_training": "no problem-recognition training recorded in the "
+                                    "organisation by the period's end",
     "defects_caught_before_production": "no design, prototype, production or field "
                                         "nonconformances in the period",
     "complaint_acknowledgement_days": "fewer than half of the complaints are acknowledged yet",
     "complaint_resolution_days": "fewer than half of the complaints are resolved yet",
-    "problem_recognition_training": "no people in the unit on the period's last day",
 }
 
 
@@ -602,7 +611,7 @@ def compute_index(records: Records, period: str, as_of: dt.date, chosen: list[in
                                                       "acknowledged_on", day),
         "complaint_resolution_days": median_days(rolled(records.complaints), "resolved_on", day),
         "feedback_response_rate": feedback_rate(rolled(records.answers),
-                                                tenure_half_years(customers, periods)),
+                                                expected_invitations(customers, periods)),
     }
     names = records.units.set_index("id").loc[chosen]
     units = pd.DataFrame({"report_id": chosen, "unit": names["external_id"].to_numpy(),
@@ -691,7 +700,9 @@ def survey_wide(survey_scores: pd.DataFrame) -> pd.DataFrame:
     """Survey scores as one row per unit (index) and one 0-100 column per construct.
 
     Accepts that shape (units in the index or a ``unit`` column) or a long table with ``unit``,
-    ``construct`` and a 0-100 column named ``maturity``, ``maturity_0_100`` or ``score_0_100``.
+    ``construct`` and a 0-100 column named ``maturity``, ``maturity_0_100`` or ``score_0_100``
+    (as :func:`qualityloop.analytics.assessment.aggregate_scores` gives); with a ``round``
+    column, each unit's latest round is used.
     """
     frame = survey_scores
     if "construct" in frame.columns:
@@ -699,6 +710,9 @@ def survey_wide(survey_scores: pd.DataFrame) -> pd.DataFrame:
                       if c in frame.columns), None)
         if value is None or "unit" not in frame.columns:
             raise ValueError("a long survey table needs columns unit, construct and maturity")
+        if "round" in frame.columns:
+            latest = frame.groupby("unit")["round"].transform("max")
+            frame = frame[frame["round"] == latest]
         return frame.pivot_table(index="unit", columns="construct", values=value,
                                  aggfunc="mean")
     if "unit" in frame.columns:
@@ -753,7 +767,8 @@ def compare_with_survey(index: pd.DataFrame, survey_scores: pd.DataFrame,
     survey_scores : DataFrame
         One row per unit (external id or name, as index or ``unit`` column) and one column
         per construct on a 0-100 maturity scale; or a long table (``unit``, ``construct``,
-        ``maturity``).
+        ``maturity``, optionally ``round``: the latest is used) such as ``aggregate_scores``
+        returns.
     mapping : dict, optional
         Survey construct -> indicator names whose mean score is the record score
         (default :data:`DEFAULT_MAPPING`). Constructs absent from the survey are skipped.
