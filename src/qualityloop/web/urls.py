@@ -4,7 +4,7 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import path
 
 from qualityloop.web.api.api import api
-from qualityloop.web.views import dashboard, records, retention
+from qualityloop.web.views import dashboard, record_forms, records, retention
 
 admin.site.site_header = "QualityLoop administration"
 admin.site.site_title = "QualityLoop admin"
@@ -24,6 +24,13 @@ urlpatterns = [
     path("retention/", retention.retention_page, name="retention"),
     path("records/", records.record_index, name="record-index"),
     path("records/<str:kind_name>/", records.record_list, name="record-list"),
+    path("records/<str:kind_name>/new/", record_forms.record_create, name="record-create"),
+    path("records/<str:kind_name>/search/<str:column_name>/", record_forms.reference_search,
+         name="record-search"),
+    path("records/<str:kind_name>/<str:external_id>/edit/", record_forms.record_edit,
+         name="record-edit"),
+    path("records/<str:kind_name>/<str:external_id>/delete/", record_forms.record_delete,
+         name="record-delete"),
     path("records/<str:kind_name>/<str:external_id>/", records.record_detail,
          name="record-detail"),
     path("admin/", admin.site.urls),

@@ -206,7 +206,7 @@ def record_list(request: HttpRequest, kind_name: str) -> HttpResponse:
         "query": query, "choice_filters": _choice_filters(kind, request.GET),
         "active_filters": active_filters, "page_query": urlencode(keep),
         "searchable": ", ".join(search_fields(kind)),
-        "admin_add_url": _admin_url(kind.model, "add"),
+        "noun": kind.model._meta.verbose_name,
     }
     template = "qualityloop/_record_table.html" if request.htmx else "qualityloop/record_list.html"  # type: ignore[attr-defined]
     return render(request, template, context)
@@ -328,11 +328,6 @@ def record_detail(request: HttpRequest, kind_name: str, external_id: str) -> Htt
         "fields": _fields(obj, kind), "related": _related(obj),
         "history": history_entries(obj), "has_history": hasattr(obj, "history"),
         "customer": _customer_section(obj) if kind.name == "customers" else None,
-        "admin_url": _admin_url(kind.model, "change", obj.pk),
     }
     return render(request, "qualityloop/record_detail.html", context)
 
-
-def _admin_url(model: type[models.Model], action: str, *args: Any) -> str:
-    meta = model._meta
-    return reverse(f"admin:{meta.app_label}_{meta.model_name}_{action}", args=args)
