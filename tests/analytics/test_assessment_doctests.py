@@ -10,6 +10,7 @@ import pytest
 MODULES = [
     "qualityloop.analytics.assessment.instrument",
     "qualityloop.analytics.assessment.scoring",
+    "qualityloop.analytics.assessment.reliability",
 ]
 
 

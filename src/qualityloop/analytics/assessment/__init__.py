@@ -12,6 +12,22 @@ from qualityloop.analytics.assessment.instrument import (
     builtin_names,
     load_instrument,
 )
+from qualityloop.analytics.assessment.reliability import (
+    THRESHOLDS,
+    ReliabilityAssessment,
+    assess_reliability,
+    ave,
+    composite_reliability,
+    cronbach_alpha,
+    fornell_larcker,
+    fornell_larcker_holds,
+    htmt,
+    htmt_bootstrap,
+    item_loadings,
+    pairwise_correlation,
+    pairwise_covariance,
+    rho_a,
+)
 from qualityloop.analytics.assessment.scoring import (
     AnswerProblem,
     MissingReport,
@@ -24,6 +40,7 @@ from qualityloop.analytics.assessment.scoring import (
 )
 
 __all__ = [
+    "THRESHOLDS",
     "AnswerProblem",
     "Construct",
     "Instrument",
@@ -31,13 +48,26 @@ __all__ = [
     "Item",
     "MissingReport",
     "Problem",
+    "ReliabilityAssessment",
     "ResponseError",
     "aggregate_scores",
+    "assess_reliability",
+    "ave",
     "builtin_instrument",
     "builtin_names",
+    "composite_reliability",
     "construct_scores",
+    "cronbach_alpha",
+    "fornell_larcker",
+    "fornell_larcker_holds",
+    "htmt",
+    "htmt_bootstrap",
+    "item_loadings",
     "load_instrument",
     "missing_report",
+    "pairwise_correlation",
+    "pairwise_covariance",
     "reverse_keyed",
+    "rho_a",
     "validate_responses",
 ]
