@@ -343,8 +343,10 @@ def median_days(episodes: pd.DataFrame, done: str, as_of: pd.Timestamp) -> pd.Da
     keys = summary.index.to_series().str.split("|", n=1, expand=True)
     keys.columns = ["report_id", "period"]
     keys["report_id"] = keys["report_id"].astype(int)
+    median = summary["median"].to_numpy(dtype=float)
+    median = np.where(np.isfinite(median), median, np.nan)  # inf: never falls to one half
     return _result(keys.reset_index(drop=True), summary["events"].to_numpy(),
-                   summary["subjects"].to_numpy(), summary["median"].to_numpy())
+                   summary["subjects"].to_numpy(), median)
 
 
 def expected_invitations(customers: pd.DataFrame, periods: pd.DataFrame) -> pd.DataFrame:
