@@ -4,7 +4,14 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import path
 
 from qualityloop.web.api.api import api
-from qualityloop.web.views import dashboard, record_forms, records, retention
+from qualityloop.web.views import (
+    assessment_rounds,
+    dashboard,
+    record_forms,
+    records,
+    retention,
+    survey,
+)
 
 admin.site.site_header = "QualityLoop administration"
 admin.site.site_title = "QualityLoop admin"
@@ -33,6 +40,15 @@ urlpatterns = [
          name="record-delete"),
     path("records/<str:kind_name>/<str:external_id>/", records.record_detail,
          name="record-detail"),
+    path("assessment/rounds/", assessment_rounds.round_list, name="assessment-rounds"),
+    path("assessment/rounds/new/", assessment_rounds.round_new, name="assessment-round-new"),
+    path("assessment/rounds/<str:key>/", assessment_rounds.round_detail, name="assessment-round"),
+    path("assessment/rounds/<str:key>/close/", assessment_rounds.round_close,
+         name="assessment-round-close"),
+    path("assessment/rounds/<str:key>/import/", assessment_rounds.round_import,
+         name="assessment-round-import"),
+    path("survey/thanks/", survey.survey_thanks, name="survey-thanks"),
+    path("survey/<str:token>/", survey.survey_form, name="survey"),
     path("admin/", admin.site.urls),
     path("api/", api.urls),
 ]
