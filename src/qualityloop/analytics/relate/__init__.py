@@ -2,5 +2,6 @@
 out-of-sample predictive assessment (PLSpredict)."""
 
 from qualityloop.analytics.relate.pls import PLSPathModel
+from qualityloop.analytics.relate.predict import pls_predict
 
-__all__ = ["PLSPathModel"]
+__all__ = ["PLSPathModel", "pls_predict"]

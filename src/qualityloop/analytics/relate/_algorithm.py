@@ -78,11 +78,19 @@ def correlation_batch(z: np.ndarray, counts: np.ndarray) -> np.ndarray:
         return cov / (sd[:, :, None] * sd[:, None, :])
 
 
-def _normalise(weights: np.ndarray, corr: np.ndarray) -> np.ndarray:
-    """Scale each construct's weights so that its composite has unit variance."""
-    variance = np.einsum("bpk,bpq,bqk->bk", weights, corr, weights)
+def _normalise(weights: np.ndarray, corr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Scale each construct's weights so that its composite has unit variance; returns the
+    weights and corr @ weights (which the next step needs anyway)."""
+    product = corr @ weights
+    variance = (weights * product).sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return weights / np.sqrt(variance)[:, None, :]
+        scale = 1.0 / np.sqrt(variance)[:, None, :]
+    return weights * scale, product * scale
+
+
+def _score_corr(weights: np.ndarray, product: np.ndarray) -> np.ndarray:
+    """Correlations of the composites (B, k, k), given ``product = corr @ weights``."""
+    return weights.transpose(0, 2, 1) @ product
 
 
 def _regression(score_corr: np.ndarray, predictors: np.ndarray, target: int) -> np.ndarray:
@@ -117,12 +125,12 @@ def _block_inverses(corr: np.ndarray, layout: Layout) -> dict[int, np.ndarray]:
 
 
 def _outer_update(
-    corr: np.ndarray, weights: np.ndarray, inner: np.ndarray, mask: np.ndarray,
+    corr: np.ndarray, product: np.ndarray, inner: np.ndarray, mask: np.ndarray,
     layout: Layout, inverses: dict[int, np.ndarray],
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     """New outer weights: Mode A the covariances of the indicators with the inner proxy, Mode B
     the multiple regression of the proxy on the block's indicators."""
-    proxy_cov = corr @ weights @ inner  # cov(indicator, proxy of construct), (B, p, k)
+    proxy_cov = product @ inner  # cov(indicator, proxy of construct), (B, p, k)
     updated = proxy_cov * mask
     for j, inverse in inverses.items():
         block = layout.blocks[j]
@@ -144,7 +152,8 @@ def fit_batch(
     normalised outer weight falling below ``tol``.
     """
     mask = layout.mask()
-    weights = _normalise(np.broadcast_to(start * mask, corr.shape[:1] + mask.shape).copy(), corr)
+    start = np.broadcast_to(start * mask, corr.shape[:1] + mask.shape)
+    weights, product = _normalise(np.array(start), corr)
     n_iter = np.zeros(len(corr), dtype=int)
     converged = np.zeros(len(corr), dtype=bool)
     active = np.flatnonzero(np.isfinite(weights).all(axis=(1, 2)))
@@ -152,20 +161,22 @@ def fit_batch(
     for step in range(1, max_iter + 1):
         if active.size == 0:
             break
-        sub_corr = corr[active]
-        sub_weights = weights[active]
-        score_corr = np.einsum("bpk,bpq,bql->bkl", sub_weights, sub_corr, sub_weights)
-        inner = inner_weights(score_corr, layout, scheme)
-        sub_inverses = {j: inv[active] for j, inv in inverses.items()}
-        new = _outer_update(sub_corr, sub_weights, inner, mask, layout, sub_inverses)
+        everyone = active.size == len(corr)
+        sub_corr = corr if everyone else corr[active]
+        sub_weights = weights if everyone else weights[active]
+        sub_product = product if everyone else product[active]
+        inner = inner_weights(_score_corr(sub_weights, sub_product), layout, scheme)
+        sub_inverses = {j: inv if everyone else inv[active] for j, inv in inverses.items()}
+        new, new_product = _outer_update(sub_corr, sub_product, inner, mask, layout,
+                                         sub_inverses)
         change = np.abs(new - sub_weights).max(axis=(1, 2))
         weights[active] = new
+        product[active] = new_product
         n_iter[active] = step
         done = change < tol
         converged[active[done]] = True
         active = active[~done & np.isfinite(change)]
-    score_corr = np.einsum("bpk,bpq,bql->bkl", weights, corr, weights)
-    return BatchFit(weights, score_corr, n_iter, converged)
+    return BatchFit(weights, _score_corr(weights, product), n_iter, converged)
 
 
 def path_coefficients(score_corr: np.ndarray, layout: Layout) -> tuple[np.ndarray, np.ndarray]:
