@@ -1,0 +1,658 @@
+"""Each customer's quality experiences, as the counting-process (start/stop) table a Cox model
+with time-varying covariates takes, and the customer value at risk from open problems.
+
+The records are read once, one SQL query per record kind (never the ORM row by row: the demo holds
+100,000 customers); the table is then built with numpy over all customers at once. Column
+definitions are in ``docs/exposures.md``.
+
+Conventions
+-----------
+* Time is in days since the customer's acquisition. A row ``(start, stop]`` carries the covariates
+  that hold on that stretch; ``event`` is 1 on the row whose ``stop`` is the churn day.
+* Churn is the retention service's definition (:func:`qualityloop.services.retention.
+  customers_frame`): a churn date on or before ``as_of``; everyone else is censored at ``as_of``.
+* A record dated day ``d`` changes the covariates from ``d`` on (a split at ``d``). A record dated
+  on the churn day does not explain that churn (the churn belongs to the row ending that day) and
+  anything after the churn is left out. Records dated before the acquisition count from day 0.
+* ``interval="month"`` reads the covariates at the start of each calendar month and holds them for
+  the month (a record counts from the first day of the next month), the convention of a monthly
+  discrete-time model and of the demo's causal model; ``interval=None`` splits at each record's
+  own day instead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from django.db import connection
+
+from qualityloop.records.customers.models import (
+    Complaint,
+    Customer,
+    CustomerRequirement,
+    DesignProject,
+    DesignStageReview,
+    FeedbackResponse,
+    Order,
+    RequirementMeasurement,
+)
+from qualityloop.records.organisation.models import OrgUnit
+from qualityloop.records.quality.models import Nonconformance
+from qualityloop.services.retention import RetentionOverview, customers_frame
+
+SLOW_COMPLAINT_DAYS = 30
+DAYS_PER_MONTH = 30.44
+SAME_DAY_CHURN_STOP = 0.5  # a customer lost on the day they were won is at risk for half a day
+OUTCOME_CODE = {"missed": 0.0, "met": 1.0, "surpassed": 2.0}
+COUNTERS = ("field_defects", "complaint_count", "open_complaints", "slow_complaints",
+            "design_reviews")
+LATEST = ("requirement", "nps", "csat", "feedback")
+_KEY = 1 << 20  # customer position * _KEY + day: one sortable integer per (customer, day)
+
+
+@dataclass
+class ExposureRecords:
+    """The records behind the table, as plain frames keyed by customer position (``pos``).
+
+    ``customers`` is :func:`customers_frame`; every other frame has ``pos`` and ``day`` (days since
+    1970-01-01) and, for value-carrying records, a ``value`` column.
+    """
+
+    customers: pd.DataFrame
+    defects: pd.DataFrame  # pos, day, stage
+    complaints: pd.DataFrame  # pos, day (received), resolved (day or NaN)
+    requirements: pd.DataFrame  # pos, day, value (0 missed, 1 met, 2 surpassed)
+    feedback: pd.DataFrame  # pos, day, nps, csat
+    design_reviews: pd.DataFrame  # pos, day (review held)
+    designed_without_customers: np.ndarray  # per customer: 1, 0 or NaN (main product unknown)
+
+
+# reading ---------------------------------------------------------------------------------------
+
+def _query(sql: str, params: list[Any] | None = None) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params or [])
+        return cursor.fetchall()
+
+
+def _days(values) -> np.ndarray:
+    """Dates (ISO text from SQLite, date objects from PostgreSQL, None) as float days since 1970."""
+    dates = np.asarray(pd.Series(values, dtype=object).to_numpy(), dtype="datetime64[D]")
+    return np.where(np.isnat(dates), np.nan, dates.astype(np.int64))
+
+
+def _positions(customer_keys, key_to_pos: pd.Series) -> np.ndarray:
+    """Position of each customer primary key in the subjects (-1: not a subject)."""
+    found = key_to_pos.reindex(np.asarray(customer_keys, dtype=np.int64)).to_numpy()
+    return np.where(np.isnan(found), -1, found).astype(np.int64)
+
+
+def _frame(rows: list[tuple], columns: list[str], key_to_pos: pd.Series,
+           as_of: dt.date) -> pd.DataFrame:
+    """Rows whose first value is a customer key and second a date: keep the subjects' records
+    dated on or before ``as_of``, as ``pos``, ``day`` and the other columns."""
+    table = pd.DataFrame.from_records(rows, columns=["key", "date", *columns])
+    table["pos"] = _positions(table["key"], key_to_pos)
+    table["day"] = _days(table["date"])
+    end = _days([as_of.isoformat()])[0]
+    keep = (table["pos"] >= 0) & (table["day"] <= end)
+    return table.loc[keep, ["pos", "day", *columns]].reset_index(drop=True)
+
+
+def read_records(unit: OrgUnit | None = None, as_of: dt.date | None = None) -> ExposureRecords:
+    """Read the customers and their quality records once, as frames.
+
+    Parameters
+    ----------
+    unit : OrgUnit, optional
+        Keep the customers served by this unit or a unit below it.
+    as_of : date, optional
+        End of the observation (default: today); later records are left out.
+
+    Returns
+    -------
+    ExposureRecords
+    """
+    as_of = as_of or dt.date.today()
+    customers = customers_frame(unit, as_of)
+    ids = dict(_query(f"SELECT external_id, id FROM {Customer._meta.db_table}"))
+    keys = np.array([ids[c] for c in customers["customer_id"]], dtype=np.int64)
+    key_to_pos = pd.Series(np.arange(len(keys), dtype=float), index=keys)
+    complaints = _frame(_query(
+        f"SELECT customer_id, received_on, resolved_on FROM {Complaint._meta.db_table}"),
+        ["resolved"], key_to_pos, as_of)
+    complaints["resolved"] = _days(complaints["resolved"])
+    feedback = _frame(_query(
+        f"SELECT customer_id, responded_on, nps, csat FROM {FeedbackResponse._meta.db_table}"),
+        ["nps", "csat"], key_to_pos, as_of)
+    return ExposureRecords(
+        customers=customers,
+        defects=_frame(_defect_rows(), ["stage"], key_to_pos, as_of),
+        complaints=complaints,
+        requirements=_requirement_frame(key_to_pos, as_of),
+        feedback=feedback.astype({"nps": float, "csat": float}),
+        design_reviews=_frame(_participation_rows(), [], key_to_pos, as_of),
+        designed_without_customers=_designed_without_customers(keys, as_of),
+    )
+
+
+def _defect_rows() -> list[tuple]:
+    """(customer, detected_on, stage) for every nonconformance that names affected customers."""
+    link = Nonconformance.affected_customers.field
+    through = link.remote_field.through._meta.db_table
+    return _query(
+        f"SELECT t.{link.m2m_reverse_name()}, n.detected_on, n.stage "
+        f"FROM {through} t JOIN {Nonconformance._meta.db_table} n "
+        f"ON n.id = t.{link.m2m_column_name()}")
+
+
+def _participation_rows() -> list[tuple]:
+    """(customer, held_on) for every design stage review a customer took part in."""
+    link = DesignStageReview.customer_participants.field
+    through = link.remote_field.through._meta.db_table
+    return _query(
+        f"SELECT t.{link.m2m_reverse_name()}, r.held_on FROM {through} t "
+        f"JOIN {DesignStageReview._meta.db_table} r ON r.id = t.{link.m2m_column_name()}")
+
+
+def _requirement_frame(key_to_pos: pd.Series, as_of: dt.date) -> pd.DataFrame:
+    """Measurements of a customer's own requirements (segment-wide expectations describe the
+    segment, not the customer, and are left out), latest last within a day."""
+    rows = _query(
+        f"SELECT COALESCE(m.customer_id, r.customer_id), m.measured_on, m.outcome, m.id "
+        f"FROM {RequirementMeasurement._meta.db_table} m "
+        f"JOIN {CustomerRequirement._meta.db_table} r ON r.id = m.requirement_id "
+        f"WHERE COALESCE(m.customer_id, r.customer_id) IS NOT NULL")
+    table = _frame(rows, ["outcome", "id"], key_to_pos, as_of)
+    table["value"] = table["outcome"].map(OUTCOME_CODE).astype(float)
+    return table.sort_values(["pos", "day", "id"])[["pos", "day", "value"]]
+
+
+def _designed_without_customers(keys: np.ndarray, as_of: dt.date) -> np.ndarray:
+    """Per customer: 1 if their main product (the product most of their orders are for) was
+    designed with customer participants in fewer than half of its stage reviews, 0 if in at
+    least half, NaN when the main product or its design reviews are not on record."""
+    main = _main_products(as_of)
+    design = _design_participation_share(as_of)
+    without = (design < 0.5).astype(float)
+    product = main.reindex(keys)
+    return without.reindex(product.to_numpy()).to_numpy(dtype=float)
+
+
+def _fill_by_unit(values: np.ndarray, units: np.ndarray) -> np.ndarray:
+    """Unknown values (NaN) replaced by the mean of the known ones in the same serving unit
+    (NaN stays where a unit has none): a customer with no orders yet gets the share of their
+    unit's customers whose main product was designed without customers."""
+    known = pd.Series(values).groupby(units).transform("mean").to_numpy()
+    return np.where(np.isnan(values), known, values)
+
+
+def _main_products(as_of: dt.date) -> pd.Series:
+    """Each customer's most ordered product (ties: the first by name), indexed by customer key."""
+    rows = _query(
+        f"SELECT customer_id, product, COUNT(*) FROM {Order._meta.db_table} "
+        f"WHERE ordered_on <= %s AND product <> '' GROUP BY customer_id, product", [as_of])
+    counts = pd.DataFrame.from_records(rows, columns=["key", "product", "n"])
+    counts = counts.sort_values(["key", "n", "product"], ascending=[True, False, True])
+    return counts.drop_duplicates("key").set_index("key")["product"]
+
+
+def _design_participation_share(as_of: dt.date) -> pd.Series:
+    """Per product: the share of its design stage reviews (held by ``as_of``) that had at least
+    one customer participant."""
+    link = DesignStageReview.customer_participants.field
+    through = link.remote_field.through._meta.db_table
+    rows = _query(
+        f"SELECT p.product, r.id, COUNT(t.{link.m2m_reverse_name()}) "
+        f"FROM {DesignStageReview._meta.db_table} r "
+        f"JOIN {DesignProject._meta.db_table} p ON p.id = r.project_id "
+        f"LEFT JOIN {through} t ON t.{link.m2m_column_name()} = r.id "
+        f"WHERE r.held_on <= %s AND p.product <> '' GROUP BY p.product, r.id", [as_of])
+    reviews = pd.DataFrame.from_records(rows, columns=["product", "review", "participants"])
+    return (reviews["participants"] > 0).groupby(reviews["product"]).mean()
+
+
+# changes ---------------------------------------------------------------------------------------
+
+@dataclass
+class Changes:
+    """Dated changes of one covariate: counter steps (``delta``) or new latest values."""
+
+    pos: np.ndarray
+    day: np.ndarray
+    value: np.ndarray
+
+
+def _counter_changes(records: ExposureRecords) -> dict[str, Changes]:
+    d, c, r = records.defects, records.complaints, records.design_reviews
+    one = np.ones
+    resolved = c.dropna(subset=["resolved"])
+    slow = c[~(c["resolved"] - c["day"] <= SLOW_COMPLAINT_DAYS)]  # unresolved ones too
+    changes = {
+        "complaint_count": Changes(c["pos"].to_numpy(), c["day"].to_numpy(), one(len(c))),
+        "open_complaints": Changes(
+            np.concatenate([c["pos"], resolved["pos"]]),
+            np.concatenate([c["day"], resolved["resolved"]]),
+            np.concatenate([one(len(c)), -one(len(resolved))])),
+        "slow_complaints": Changes(slow["pos"].to_numpy(),
+                                   slow["day"].to_numpy() + SLOW_COMPLAINT_DAYS, one(len(slow))),
+        "design_reviews": Changes(r["pos"].to_numpy(), r["day"].to_numpy(), one(len(r))),
+    }
+    for stage in sorted(set(d["stage"])):
+        at = d[d["stage"] == stage]
+        name = "field_defects" if stage == "field" else f"defects_{stage}"
+        changes[name] = Changes(at["pos"].to_numpy(), at["day"].to_numpy(), one(len(at)))
+    changes.setdefault("field_defects", Changes(*(np.zeros(0),) * 3))
+    return changes
+
+
+def _latest_changes(records: ExposureRecords) -> dict[str, Changes]:
+    q, f = records.requirements, records.feedback.sort_values(["pos", "day"], kind="stable")
+    changes = {"requirement": Changes(q["pos"].to_numpy(), q["day"].to_numpy(),
+                                      q["value"].to_numpy())}
+    for score in ("nps", "csat"):
+        answered = f.dropna(subset=[score])
+        changes[score] = Changes(answered["pos"].to_numpy(), answered["day"].to_numpy(),
+                                 answered[score].to_numpy(dtype=float))
+    changes["feedback"] = Changes(f["pos"].to_numpy(), f["day"].to_numpy(), np.ones(len(f)))
+    return changes
+
+
+def _next_month_start(day: np.ndarray) -> np.ndarray:
+    """The first day of the calendar month after the one holding each day."""
+    month = day.astype(np.int64).astype("datetime64[D]").astype("datetime64[M]")
+    return (month + 1).astype("datetime64[D]").astype(np.int64).astype(float)
+
+
+# the table -------------------------------------------------------------------------------------
+
+@dataclass
+class Subjects:
+    """Acquisition day, follow-up length (days) and churn flag per customer position."""
+
+    acquired: np.ndarray
+    length: np.ndarray
+    event: np.ndarray
+
+    @classmethod
+    def of(cls, customers: pd.DataFrame) -> Subjects:
+        acquired = customers["acquired_on"].to_numpy(dtype="datetime64[D]").astype(np.int64)
+        return cls(acquired.astype(float), customers["duration"].to_numpy(dtype=float),
+                   customers["event"].to_numpy(dtype=np.int64))
+
+
+def _relative(changes: Changes, subjects: Subjects, monthly: bool) -> Changes:
+    """Changes as days since acquisition (from day 0), dropping those on or after the stop."""
+    day = _next_month_start(changes.day) if monthly else changes.day
+    pos = changes.pos.astype(np.int64)
+    t = np.maximum(day - subjects.acquired[pos], 0.0)
+    keep = ~np.isnan(t) & (t < subjects.length[pos])
+    return Changes(pos[keep], t[keep], changes.value[keep])
+
+
+def _month_boundaries(subjects: Subjects) -> tuple[np.ndarray, np.ndarray]:
+    """(position, days since acquisition) of every month start strictly inside each follow-up."""
+    first = _next_month_start(subjects.acquired)
+    start_month = first.astype(np.int64).astype("datetime64[D]").astype("datetime64[M]")
+    end = (subjects.acquired + subjects.length).astype(np.int64).astype("datetime64[D]")
+    end_month = end.astype("datetime64[M]")
+    counts = np.maximum((end_month - start_month).astype(np.int64)
+                        + (end > end_month.astype("datetime64[D]")), 0)
+    pos = np.repeat(np.arange(len(counts)), counts)
+    step = np.arange(len(pos)) - np.repeat(np.cumsum(counts) - counts, counts)
+    month = np.repeat(start_month, counts) + step
+    day = month.astype("datetime64[D]").astype(np.int64).astype(float)
+    return pos, day - subjects.acquired[pos]
+
+
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct integers (a plain sort: faster here than numpy's hashing ``unique``)."""
+    values = np.sort(values)
+    return values[np.append(True, values[1:] != values[:-1])] if len(values) else values
+
+
+@dataclass
+class Grid:
+    """The rows: sorted (customer position, start) with each row's stop and its customer's
+    first row."""
+
+    pos: np.ndarray
+    start: np.ndarray
+    stop: np.ndarray
+    first_row: np.ndarray
+    keys: np.ndarray
+
+    @classmethod
+    def build(cls, subjects: Subjects, splits: list[tuple[np.ndarray, np.ndarray]]) -> Grid:
+        at_risk = np.flatnonzero((subjects.length > 0) | (subjects.event == 1))
+        pos = np.concatenate([at_risk, *(p for p, _ in splits)]).astype(np.int64)
+        start = np.concatenate([np.zeros(len(at_risk)), *(t for _, t in splits)])
+        keys = _distinct(pos * _KEY + start.astype(np.int64))
+        pos, start = keys // _KEY, (keys % _KEY).astype(float)
+        length = np.where(subjects.length > 0, subjects.length, SAME_DAY_CHURN_STOP)
+        last = np.append(pos[1:] != pos[:-1], True)
+        stop = np.where(last, length[pos], np.append(start[1:], 0.0))
+        first = np.append(True, ~last[:-1])
+        first_row = np.maximum.accumulate(np.where(first, np.arange(len(pos)), 0))
+        return cls(pos, start, stop, first_row, keys)
+
+
+def _row_of(grid: Grid, changes: Changes) -> np.ndarray:
+    return np.searchsorted(grid.keys, changes.pos * _KEY + changes.day.astype(np.int64))
+
+
+def _running_total(grid: Grid, changes: Changes) -> np.ndarray:
+    """A counter's value on each row: the sum of its steps up to the row, per customer."""
+    steps = np.bincount(_row_of(grid, changes), weights=changes.value, minlength=len(grid.pos))
+    total = np.cumsum(steps)
+    before = total[grid.first_row] - steps[grid.first_row]
+    return total - before
+
+
+def _latest_value(grid: Grid, changes: Changes) -> np.ndarray:
+    """The latest value on each row, carried forward within a customer (NaN before the first).
+    Changes come in time order; the last one on a row wins."""
+    n = len(grid.pos)
+    value = np.full(n, np.nan)
+    order = np.argsort(_row_of(grid, changes), kind="stable")
+    rows, values = _row_of(grid, changes)[order], changes.value[order]
+    last_on_row = np.append(rows[1:] != rows[:-1], True)[:len(rows)]
+    value[rows[last_on_row]] = values[last_on_row]
+    source = np.maximum.accumulate(np.where(np.isnan(value), -1, np.arange(n)))
+    carried = source >= grid.first_row
+    return np.where(carried, value[np.maximum(source, 0)], np.nan)
+
+
+def build_exposures(records: ExposureRecords, interval: str | None = "month",
+                    unit_tqm: Mapping[str, float] | None = None) -> pd.DataFrame:
+    """The start/stop table from records already read (see :func:`customer_exposures`)."""
+    if interval not in ("month", None):
+        raise ValueError(f"interval must be 'month' or None, got {interval!r}")
+    monthly = interval == "month"
+    subjects = Subjects.of(records.customers)
+    counters = {name: _relative(c, subjects, monthly)
+                for name, c in _counter_changes(records).items()}
+    latest = {name: _relative(c, subjects, monthly)
+              for name, c in _latest_changes(records).items()}
+    splits = [(c.pos, c.day) for c in (*counters.values(), *latest.values())]
+    if monthly:
+        splits.append(_month_boundaries(subjects))
+    grid = Grid.build(subjects, splits)
+    return _assemble(records, subjects, grid, counters, latest, unit_tqm)
+
+
+def _categorical(values: pd.Series, pos: np.ndarray) -> pd.Categorical:
+    """``values[pos]`` as a categorical (millions of rows share a few thousand strings)."""
+    codes, categories = pd.factorize(values, sort=True)
+    return pd.Categorical.from_codes(codes[pos], categories=categories)
+
+
+def _assemble(records, subjects, grid, counters, latest, unit_tqm) -> pd.DataFrame:
+    customers = records.customers
+    total = {name: _running_total(grid, c) for name, c in counters.items()}
+    value = {name: _latest_value(grid, c) for name, c in latest.items()}
+    last = np.append(grid.pos[1:] != grid.pos[:-1], True)
+    units = _categorical(customers["serving_unit"], grid.pos)
+    frame = pd.DataFrame({
+        "customer": _categorical(customers["customer_id"], grid.pos),
+        "unit": units,
+        "segment": _categorical(customers["segment"], grid.pos),
+        "start": grid.start,
+        "stop": grid.stop,
+        "event": (last & (subjects.event[grid.pos] == 1)).astype(np.int8),
+        "field_defects": total.pop("field_defects").astype(np.int64),
+    })
+    for name in sorted(n for n in total if n.startswith("defects_")):
+        frame[name] = total.pop(name).astype(np.int64)
+    frame["complaint_count"] = total["complaint_count"].astype(np.int64)
+    frame["open_complaint"] = (total["open_complaints"] > 0).astype(np.int8)
+    frame["slow_complaint"] = (total["slow_complaints"] > 0).astype(np.int8)
+    frame["took_part_in_design"] = (total["design_reviews"] > 0).astype(np.int8)
+    without = _fill_by_unit(records.designed_without_customers,
+                            customers["serving_unit"].to_numpy())
+    frame["designed_without_customers"] = without[grid.pos]
+    frame["requirement_missed"] = (value["requirement"] == 0).astype(np.int8)
+    frame["requirement_surpassed"] = (value["requirement"] == 2).astype(np.int8)
+    frame["nps"] = value["nps"]
+    frame["csat"] = value["csat"]
+    frame["no_feedback_yet"] = np.isnan(value["feedback"]).astype(np.int8)
+    tqm = pd.Series(unit_tqm, dtype=float) if unit_tqm else pd.Series(dtype=float)
+    frame["unit_tqm"] = tqm.reindex(units.categories).to_numpy(dtype=float)[units.codes]
+    return frame
+
+
+def customer_exposures(as_of: dt.date | None = None, unit: OrgUnit | None = None,
+                       interval: str | None = "month",
+                       unit_tqm: Mapping[str, float] | None = None) -> pd.DataFrame:
+    """Each customer's quality experiences in counting-process (start/stop) form.
+
+    One row per customer and stretch of time over which their covariates stay the same, ready
+    for a Cox model with time-varying covariates (``start_col="start", stop_col="stop",
+    event_col="event"``; cluster on ``customer``).
+
+    Parameters
+    ----------
+    as_of : date, optional
+        End of the observation (default: today). Later records are left out; customers still
+        with us are censored here.
+    unit : OrgUnit, optional
+        Keep the customers served by this unit or a unit below it.
+    interval : {"month", None}, default "month"
+        ``"month"``: rows are also split at each calendar month start and the covariates are
+        those known at the start of the month (a record counts from the next month start).
+        ``None``: a record counts from its own day.
+    unit_tqm : mapping of unit external id to float, optional
+        The serving unit's TQM level (e.g. the record-based index of
+        ``qualityloop.services.tqm_index.record_index``, or a survey construct score), copied
+        into ``unit_tqm``; NaN for units not in it (all, by default).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``customer``, ``unit``, ``segment``, ``start``, ``stop`` (days since
+        acquisition), ``event``, ``field_defects``, ``defects_<stage>`` (one per other stage of
+        nonconformances with affected customers, if any), ``complaint_count``,
+        ``open_complaint``, ``slow_complaint``, ``took_part_in_design``,
+        ``designed_without_customers``, ``requirement_missed``, ``requirement_surpassed``,
+        ``nps``, ``csat``, ``no_feedback_yet``, ``unit_tqm``; see ``docs/exposures.md``.
+
+    Examples
+    --------
+    >>> table = customer_exposures()  # doctest: +SKIP
+    >>> CoxPH().fit(table, event_col="event", start_col="start", stop_col="stop",
+    ...             covariates=["field_defects", "open_complaint"],
+    ...             cluster_col="customer")  # doctest: +SKIP
+    """
+    return build_exposures(read_records(unit, as_of), interval, unit_tqm)
+
+
+# summary ---------------------------------------------------------------------------------------
+
+def _levels(frame: pd.DataFrame) -> dict[str, pd.Series]:
+    """Each exposure cut into the levels the summary reports."""
+    def capped(column: str, top: int) -> pd.Series:
+        return frame[column].clip(upper=top).astype(int).astype(str).replace(
+            {str(top): f"{top}+"})
+
+    nps = pd.cut(frame["nps"], [-1, 6, 8, 10], labels=["detractor (0-6)", "passive (7-8)",
+                                                        "promoter (9-10)"])
+    levels = {"all": pd.Series("all", index=frame.index), "segment": frame["segment"],
+              "field_defects": capped("field_defects", 3),
+              "complaint_count": capped("complaint_count", 2)}
+    binary = ["open_complaint", "slow_complaint", "took_part_in_design",
+              "designed_without_customers", "requirement_missed", "requirement_surpassed"]
+    binary += [c for c in frame.columns if c.startswith("defects_")]
+    for column in binary:
+        levels[column] = frame[column].map({0: "no", 1: "yes"}).fillna("unknown")
+    levels["nps"] = nps.astype(object).fillna("no answer yet")
+    levels["csat"] = frame["csat"].map(lambda v: f"{v:.0f}", na_action="ignore").fillna(
+        "no answer yet")
+    return levels
+
+
+def exposure_summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """Customers, churns, person-time and crude churn rate per exposure level.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        A table from :func:`customer_exposures`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per exposure and level: ``exposure``, ``level``, ``customers`` (customers with
+        any time at that level), ``events`` (churns at that level), ``customer_months``
+        (person-time, months of 30.44 days) and ``churn_per_1000_months`` (events per 1,000
+        customer-months: a crude rate, not adjusted for the other exposures or for tenure).
+    """
+    months = (frame["stop"] - frame["start"]) / DAYS_PER_MONTH
+    parts = []
+    for exposure, level in _levels(frame).items():
+        grouped = pd.DataFrame({"level": level, "customer": frame["customer"],
+                                "event": frame["event"], "months": months}).groupby(
+            "level", observed=True, sort=True)
+        part = pd.DataFrame({"customers": grouped["customer"].nunique(),
+                             "events": grouped["event"].sum(),
+                             "customer_months": grouped["months"].sum()})
+        part.insert(0, "exposure", exposure)
+        parts.append(part.rename_axis("level").reset_index())
+    table = pd.concat(parts, ignore_index=True)[
+        ["exposure", "level", "customers", "events", "customer_months"]]
+    rate = 1000 * table["events"] / table["customer_months"].where(table["customer_months"] > 0)
+    return table.assign(churn_per_1000_months=rate)
+
+
+# value at risk ---------------------------------------------------------------------------------
+
+RISK_COLUMNS = ["kind", "external_id", "title", "customers", "clv_at_risk",
+                "expected_customers_lost"]
+
+
+def value_at_risk(hazard_ratios: Mapping[str, float], horizon_months: int = 12, *,
+                  as_of: dt.date | None = None, clv: pd.Series | None = None,
+                  baseline: pd.Series | None = None) -> pd.DataFrame:
+    """Customer lifetime value at risk from each open nonconformance and open complaint.
+
+    Ranks corrective-action work by its effect on retention: the customers a record touches,
+    how many of them it is expected to cost within the horizon, and the value they would bring.
+
+    Parameters
+    ----------
+    hazard_ratios : mapping of exposure to hazard ratio
+        ``"field_defects"`` (per field defect) values field nonconformances,
+        ``"defects_<stage>"`` those of another stage, ``"open_complaint"`` open complaints
+        (typically ``CoxPH(...).hazard_ratios_`` fitted on :func:`customer_exposures`). Records
+        whose exposure is not in the mapping are left out.
+    horizon_months : int, default 12
+        The horizon of the churn probabilities and of the CLV.
+    as_of : date, optional
+        Today by default: records open on this day, customers not churned by it.
+    clv : pandas.Series, optional
+        CLV over the horizon per customer external id; default
+        ``RetentionOverview().clv(horizon=horizon_months, as_of=as_of)["clv"]``. Customers
+        without one count with 0.
+    baseline : pandas.Series, optional
+        Each customer's monthly churn hazard without the exposure, by customer external id;
+        default the crude churn rate of their segment (churns per customer-month, the retention
+        service's churn definition).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``kind`` ("nonconformance" or "complaint"), ``external_id``, ``title``, ``customers``
+        (affected customers still with us), ``clv_at_risk`` and ``expected_customers_lost``,
+        highest value at risk first. Nonconformances that name no affected customer are not
+        listed.
+
+    Notes
+    -----
+    With baseline monthly hazard ``h`` and the exposure lasting the horizon ``H``, survival is
+    ``S0 = exp(-h H)`` without the exposure and ``S0 ** HR`` with it, so the extra churn
+    probability is ``S0 - S0 ** HR``, summed over the affected customers into
+    ``expected_customers_lost``. A customer's CLV accrues while they stay; at a constant rate
+    over the horizon the share of it lost is ``1 - (1 - S0 ** HR) / (HR (1 - S0))`` (0 when
+    ``HR = 1``, about ``(HR - 1) h H / 2`` for small ``h H``: the extra churns happen on average
+    half way), summed as ``CLV * share`` into ``clv_at_risk``. The exposure is taken to last the
+    horizon: right for a field defect (the count stays), an upper bound for a complaint, whose
+    effect ends when it is resolved. Hazard ratios below 1 give negative values.
+    """
+    as_of = as_of or dt.date.today()
+    customers = customers_frame(None, as_of)
+    active = customers[customers["event"] == 0]
+    links = pd.concat([_open_nonconformances(as_of), _open_complaints(as_of)], ignore_index=True)
+    links["hazard_ratio"] = links["exposure"].map(lambda e: hazard_ratios.get(e, np.nan))
+    links = links[links["customer"].isin(active["customer_id"]) & links["hazard_ratio"].notna()]
+    hazard = _baseline_hazard(customers, active, baseline)
+    value = _clv(clv, horizon_months, as_of)
+    s0 = np.exp(-hazard.reindex(links["customer"]).to_numpy() * horizon_months)
+    ratio = links["hazard_ratio"].to_numpy(dtype=float)
+    lost = s0 - s0 ** ratio
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(s0 < 1, 1 - (1 - s0 ** ratio) / (ratio * (1 - s0)), 0.0)
+    links = links.assign(expected_customers_lost=lost,
+                         clv_at_risk=share * value.reindex(links["customer"]).fillna(0.0)
+                         .to_numpy())
+    table = links.groupby(["kind", "external_id", "title"], sort=False).agg(
+        customers=("customer", "nunique"), clv_at_risk=("clv_at_risk", "sum"),
+        expected_customers_lost=("expected_customers_lost", "sum")).reset_index()
+    return table.sort_values("clv_at_risk", ascending=False, kind="stable")[
+        RISK_COLUMNS].reset_index(drop=True)
+
+
+def _open_nonconformances(as_of: dt.date) -> pd.DataFrame:
+    """(kind, external_id, title, exposure, customer) for every nonconformance open on ``as_of``
+    and each customer it affects."""
+    link = Nonconformance.affected_customers.field
+    through = link.remote_field.through._meta.db_table
+    rows = _query(
+        f"SELECT n.external_id, n.title, n.stage, c.external_id "
+        f"FROM {Nonconformance._meta.db_table} n "
+        f"JOIN {through} t ON t.{link.m2m_column_name()} = n.id "
+        f"JOIN {Customer._meta.db_table} c ON c.id = t.{link.m2m_reverse_name()} "
+        f"WHERE n.detected_on <= %s AND (n.closed_on IS NULL OR n.closed_on > %s) "
+        f"AND n.status <> 'closed'", [as_of, as_of])
+    table = pd.DataFrame.from_records(rows, columns=["external_id", "title", "stage", "customer"])
+    exposure = np.where(table["stage"] == "field", "field_defects", "defects_" + table["stage"])
+    return table.assign(kind="nonconformance", exposure=exposure).drop(columns="stage")
+
+
+def _open_complaints(as_of: dt.date) -> pd.DataFrame:
+    """(kind, external_id, title, exposure, customer) for every complaint unresolved on
+    ``as_of``."""
+    rows = _query(
+        f"SELECT m.external_id, m.category, m.received_on, c.external_id "
+        f"FROM {Complaint._meta.db_table} m "
+        f"JOIN {Customer._meta.db_table} c ON c.id = m.customer_id "
+        f"WHERE m.received_on <= %s AND (m.resolved_on IS NULL OR m.resolved_on > %s)",
+        [as_of, as_of])
+    table = pd.DataFrame.from_records(rows, columns=["external_id", "category", "received",
+                                                     "customer"])
+    title = ("Complaint" + (": " + table["category"]).where(table["category"] != "", "")
+             + " (received " + table["received"].astype(str) + ")")
+    return pd.DataFrame({"external_id": table["external_id"], "title": title,
+                         "customer": table["customer"], "kind": "complaint",
+                         "exposure": "open_complaint"})
+
+
+def _baseline_hazard(customers: pd.DataFrame, active: pd.DataFrame,
+                     baseline: pd.Series | None) -> pd.Series:
+    """Monthly churn hazard per active customer: given, else their segment's crude rate."""
+    if baseline is not None:
+        return baseline.astype(float)
+    months = customers["duration"] / DAYS_PER_MONTH
+    by_segment = customers.groupby("segment")["event"].sum() / months.groupby(
+        customers["segment"]).sum()
+    return pd.Series(active["segment"].map(by_segment).to_numpy(dtype=float),
+                     index=active["customer_id"].to_numpy())
+
+
+def _clv(clv: pd.Series | None, horizon_months: int, as_of: dt.date) -> pd.Series:
+    if clv is not None:
+        return clv.astype(float)
+    return RetentionOverview().clv(horizon=horizon_months, as_of=as_of)["clv"]
