@@ -294,8 +294,9 @@ def missing_report(
 def _answers(column: pd.Series, instrument: Instrument) -> tuple[pd.Series, list[AnswerProblem]]:
     """One item column as floats, and the answers in it that are not on the scale."""
     low, high = instrument.scale_min, instrument.scale_max
-    blank = column.map(lambda v: isinstance(v, str) and not v.strip())
-    cleaned = column.mask(blank)
+    cleaned = column
+    if not pd.api.types.is_numeric_dtype(column):
+        cleaned = column.mask(column.map(lambda v: isinstance(v, str) and not v.strip()))
     values = pd.to_numeric(cleaned, errors="coerce").astype(float)
     with np.errstate(invalid="ignore"):
         off_scale = values.notna() & ((values < low) | (values > high) | (values % 1 != 0))
