@@ -21,6 +21,7 @@ from qualityloop.records.quality import models as qm
 from qualityloop.services import tqm_index as ti
 
 AS_OF = dt.date(2025, 12, 31)
+NC_DAY = dt.date(2025, 3, 1)
 D = dt.date
 
 
@@ -59,7 +60,7 @@ class Maker:
             acquired_on=acquired, serving_unit=unit, churned_on=churned,
             status="churned" if churned else "active")
 
-    def nc(self, unit, stage, day=D(2025, 3, 1)) -> qm.Nonconformance:
+    def nc(self, unit, stage, day=NC_DAY) -> qm.Nonconformance:
         return qm.Nonconformance.objects.create(
             external_id=self.eid("NC"), title="NC", org_unit=unit, detected_on=day, stage=stage,
             source="inspection", severity="minor")

@@ -181,7 +181,7 @@ def period_table(first: dt.date, as_of: dt.date, period: str) -> pd.DataFrame:
     starts = pd.date_range(start, pd.Timestamp(as_of), freq=pd.DateOffset(months=months))
     ends = starts + pd.DateOffset(months=months) - pd.Timedelta(days=1)
     return pd.DataFrame({"period": period_labels(starts, period), "start": starts, "end": ends,
-                         "ref": np.minimum(ends, pd.Timestamp(as_of))})
+                         "ref": ends.where(ends <= pd.Timestamp(as_of), pd.Timestamp(as_of))})
 
 
 # units ------------------------------------------------------------------------------------------
@@ -266,7 +266,7 @@ def training_coverage(people: pd.DataFrame, training: pd.DataFrame,
     ``person_id``, ``completed_on``, ``valid_until`` (NaT: no expiry), ``passed``.
     """
     passed = training[training["passed"].astype(bool)]
-    rows = []
+    rows: list[tuple[Any, Any, float, float]] = []
     for period, ref in zip(periods["period"], periods["ref"], strict=True):
         current = passed[(passed["completed_on"] <= ref)
                          & (passed["valid_until"].isna() | (passed["valid_until"] >= ref))]
@@ -357,9 +357,10 @@ def expected_invitations(customers: pd.DataFrame, periods: pd.DataFrame) -> pd.D
     ``customers``: ``report_id``, ``acquired_on``, ``ended_on`` (churn date or as-of day).
     """
     def completed_half_years(day: pd.Timestamp) -> pd.Series:
-        last = customers["ended_on"].clip(upper=day)
+        ended = customers["ended_on"]
+        last = ended.where(ended <= day, day)
         days = (last - customers["acquired_on"]).dt.days.clip(lower=0)
-        return np.floor(days / DAYS_PER_HALF_YEAR)
+        return days // DAYS_PER_HALF_YEAR
 
     rows = []
     for period, start, ref in zip(periods["period"], periods["start"], periods["ref"],
@@ -508,8 +509,8 @@ def read_records(as_of: dt.date) -> Records:
         cm.Customer.objects.filter(acquired_on__lte=as_of).values_list(
             "serving_unit_id", "acquired_on", "churned_on"),
         ["unit_id", "acquired_on", "churned_on"], ("acquired_on", "churned_on"))
-    customers["ended_on"] = customers["churned_on"].fillna(pd.Timestamp(as_of)).clip(
-        upper=pd.Timestamp(as_of))
+    ended = customers["churned_on"].fillna(pd.Timestamp(as_of))
+    customers["ended_on"] = ended.where(ended <= pd.Timestamp(as_of), pd.Timestamp(as_of))
     answers = _months(cm.FeedbackResponse.objects.filter(
         channel=cm.choices.Channel.SURVEY, responded_on__lte=as_of), "responded_on",
         "customer__serving_unit_id")
@@ -525,7 +526,7 @@ def _training(queryset) -> pd.DataFrame:
     by_validity = [c + pd.DateOffset(months=int(v)) if pd.notna(v) else pd.NaT
                    for c, v in zip(frame["completed_on"], frame["validity"], strict=True)]
     frame["valid_until"] = frame["expires_on"].fillna(
-        pd.Series(pd.to_datetime(by_validity), index=frame.index, dtype="datetime64[ns]"))
+        pd.Series(by_validity, index=frame.index, dtype="datetime64[ns]"))
     return frame
 
 
@@ -722,18 +723,28 @@ def survey_wide(survey_scores: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _record_scores(index: pd.DataFrame) -> pd.DataFrame:
-    """Indicator scores and values of the latest period in ``index``, per unit."""
-    latest = index[index["period"] == sorted(index["period"].unique())[-1]]
-    return latest.set_index(["unit", "indicator"])[["unit_name", "value", "score_0_100"]]
+@dataclass
+class _Latest:
+    """Scores, values and unit names of the latest period of a long index table."""
 
+    scores: dict[tuple[Any, str], float]
+    values: dict[tuple[Any, str], float]
+    names: dict[Any, str]
 
-def _match_units(survey: pd.DataFrame, records: pd.DataFrame) -> dict[Any, Any]:
-    """Survey unit label -> index unit id, matching external ids first, then names."""
-    names = records["unit_name"].groupby(level="unit").first()
-    by_name = {name: uid for uid, name in names.items()}
-    return {label: label if label in names.index else by_name.get(label)
-            for label in survey.index if label in names.index or label in by_name}
+    @classmethod
+    def of(cls, index: pd.DataFrame) -> _Latest:
+        latest = index[index["period"] == sorted(index["period"].unique())[-1]]
+        keyed = latest.set_index(["unit", "indicator"])
+        scored = keyed[keyed["score_0_100"].notna()]
+        return cls(scored["score_0_100"].astype(float).to_dict(),
+                   scored["value"].astype(float).to_dict(),
+                   latest.groupby("unit")["unit_name"].first().to_dict())
+
+    def unit_of(self, label: Any) -> Any:
+        """The index unit a survey label names: by external id, else by name."""
+        if label in self.names:
+            return label
+        return next((uid for uid, name in self.names.items() if name == label), None)
 
 
 def _ranks(frame: pd.DataFrame, column: str) -> pd.Series:
@@ -789,24 +800,24 @@ def compare_with_survey(index: pd.DataFrame, survey_scores: pd.DataFrame,
         ``sentence``.
     """
     mapping = DEFAULT_MAPPING if mapping is None else mapping
-    survey = survey_wide(survey_scores)
-    records = _record_scores(index)
-    matched = _match_units(survey, records)
+    survey = survey_wide(survey_scores).astype(float)
+    latest = _Latest.of(index)
     rows = []
-    for label, uid in matched.items():
+    for label, answers in survey.iterrows():
+        uid = latest.unit_of(label)
+        if uid is None:
+            continue
         for construct, names in mapping.items():
-            if construct not in survey.columns or pd.isna(survey.at[label, construct]):
+            said = float(answers.get(construct, np.nan))
+            if np.isnan(said):
                 continue
-            have = [n for n in names if (uid, n) in records.index
-                    and pd.notna(records.at[(uid, n), "score_0_100"])]
+            have = [n for n in names if (uid, n) in latest.scores]
             rows.append({
-                "unit": uid, "unit_name": records.at[(uid, names[0]), "unit_name"]
-                if (uid, names[0]) in records.index else str(label),
-                "construct": construct, "indicators": ", ".join(names),
-                "survey_score": float(survey.at[label, construct]),
-                "record_score": float(np.mean([records.at[(uid, n), "score_0_100"]
-                                               for n in have])) if have else np.nan,
-                "evidence": [BY_NAME[n].describe(records.at[(uid, n), "value"]) for n in have]})
+                "unit": uid, "unit_name": latest.names[uid], "construct": construct,
+                "indicators": ", ".join(names), "survey_score": said,
+                "record_score": float(np.mean([latest.scores[(uid, n)] for n in have]))
+                if have else np.nan,
+                "evidence": [BY_NAME[n].describe(latest.values[(uid, n)]) for n in have]})
     return _flag(pd.DataFrame(rows), points_threshold, rank_threshold)
 
 
