@@ -49,6 +49,9 @@ class _Design:
     entry_position: np.ndarray | None  # same in entry order
     groups_until_exit: np.ndarray  # number of groups with key <= each row's exit key
     groups_until_entry: np.ndarray  # number of groups with key <= each row's entry key
+    x_dead: np.ndarray  # covariates of the event rows
+    dead_x_sum: np.ndarray  # their weighted sum (the first term of the score)
+    buffer: np.ndarray  # (n, p + 1) work space: weight * phi and weight * phi * x
 
 
 @dataclass
@@ -234,13 +237,19 @@ class CoxPH:
         beta = np.zeros(design.X.shape[1])
         step = _evaluate(design, beta)
         objective = step.loglik - 0.5 * np.sum(penalty * beta**2)
+        settled = False
         for iteration in range(1, self.max_iter + 1):
             gradient = step.gradient - penalty * beta
             information = step.information + np.diag(penalty)
             direction = _solve(information, gradient, names)
-            if 0.5 * gradient @ direction < self.tol:
-                _check_separation(beta, scale, names)
+            small = 0.5 * gradient @ direction < self.tol
+            if small and settled:
+                # Two tiny Newton decrements in a row. A finite maximum makes the second step
+                # negligible (quadratic convergence); a coefficient still moving by about one
+                # unit per step is running off to infinity on a flat likelihood.
+                _check_separation(beta, scale, names, moving=direction, tol=self.tol)
                 return beta, step, iteration - 1
+            settled = small
             size = 1.0
             while True:
                 candidate = beta + size * direction
@@ -486,8 +495,8 @@ def _prepare(frame: pd.DataFrame, spec: _Columns, ties: str) -> _Prepared:
     if spec.weights is not None:
         weights = numeric_column(frame, spec.weights)
         _first_row_where(frame, weights <= 0, f"column {spec.weights!r} must be above 0")
-    X = np.column_stack([numeric_column(frame, c) for c in spec.covariates])
-    _check_not_constant(frame, X, spec.covariates)
+    columns = [numeric_column(frame, c) for c in spec.covariates]
+    _check_not_constant(frame, columns, spec.covariates)
     if not events.any():
         raise ValueError(f"column {spec.event!r} has no events (all rows are censored)")
     stratum, labels = _codes(frame, spec.strata)
@@ -497,9 +506,8 @@ def _prepare(frame: pd.DataFrame, spec: _Columns, ties: str) -> _Prepared:
     n_times = len(times) + 1
     exit_key = stratum * n_times + exit_rank
     order = np.argsort(exit_key, kind="stable")
-    means = X.mean(axis=0)
-    scale = X.std(axis=0, ddof=1)
-    X = X[order] - means
+    X, means, scale = _sorted_centred(columns, order)
+    _check_not_collinear(X, scale, spec.covariates)
     exit_key = exit_key[order]
     entry_key = stratum[order] * n_times - 1
     if entry_time is not None:
@@ -537,6 +545,8 @@ def _design(X: np.ndarray, weights: np.ndarray, events: np.ndarray, exit_key: np
         entry_position=entry_position,
         groups_until_exit=np.searchsorted(group_key, exit_key, side="right"),
         groups_until_entry=np.searchsorted(group_key, entry_key, side="right"),
+        x_dead=X[dead], dead_x_sum=weights[dead] @ X[dead],
+        buffer=np.empty((X.shape[0], X.shape[1] + 1)),
     )
 
 
@@ -549,12 +559,34 @@ def _event_column(frame: pd.DataFrame, column: str | None) -> np.ndarray:
     return values == 1
 
 
-def _check_not_constant(frame: pd.DataFrame, X: np.ndarray, names: list[str]) -> None:
-    for j, name in enumerate(names):
-        if np.all(X[:, j] == X[0, j]):
-            raise ValueError(f"covariate {name!r} is constant (every row holds {X[0, j]:g}, "
+def _check_not_constant(frame: pd.DataFrame, columns: list[np.ndarray], names: list[str]) -> None:
+    for column, name in zip(columns, names, strict=True):
+        if column.min() == column.max():
+            raise ValueError(f"covariate {name!r} is constant (every row holds {column[0]:g}, "
                              f"from row {frame.index[0]!r} on); it has no effect to estimate, "
                              "drop it")
+
+
+def _check_not_collinear(X: np.ndarray, scale: np.ndarray, names: list[str]) -> None:
+    standardised = X / scale
+    correlation = standardised.T @ standardised / len(X)
+    values, vectors = np.linalg.eigh(correlation)
+    if values[0] < 1e-10:
+        involved = [names[j] for j in np.flatnonzero(np.abs(vectors[:, 0]) > 0.05)]
+        raise ValueError(f"covariates {', '.join(repr(n) for n in involved)} are collinear (one "
+                         "is a linear combination of the others); drop one of them")
+
+
+def _sorted_centred(
+    columns: list[np.ndarray], order: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The covariate matrix in sorted row order, centred; with the means and SDs (ddof=1)."""
+    X = np.empty((len(order), len(columns)))
+    means = np.array([c.mean() for c in columns])
+    scale = np.array([c.std(ddof=1) for c in columns])
+    for j, column in enumerate(columns):
+        np.subtract(column[order], means[j], out=X[:, j])
+    return X, means, scale
 
 
 def _codes(frame: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, list[Any]]:
@@ -603,11 +635,11 @@ def _evaluate(design: _Design, beta: np.ndarray) -> _Step:
     eta = X @ beta
     shift = eta.max()
     phi = np.exp(eta - shift)
-    risk_weight = design.weights * phi
-    weighted_x = risk_weight[:, None] * X
-    sums = _risk_sums(design, np.column_stack([risk_weight, weighted_x]))
-    tie_sums = np.add.reduceat(np.column_stack([risk_weight[dead], weighted_x[dead]]),
-                               design.group_starts, axis=0)
+    buffer = design.buffer
+    risk_weight = np.multiply(design.weights, phi, out=buffer[:, 0])
+    np.multiply(X, risk_weight[:, None], out=buffer[:, 1:])
+    sums = _risk_sums(design, buffer)
+    tie_sums = np.add.reduceat(buffer[dead], design.group_starts, axis=0)
     fraction = design.tie_fraction
     per_dead = sums[group] - fraction[:, None] * tie_sums[group]
     denom = per_dead[:, 0]
@@ -616,15 +648,14 @@ def _evaluate(design: _Design, beta: np.ndarray) -> _Step:
     dead_weight = design.weights[dead]
     with np.errstate(divide="ignore"):
         loglik = float(dead_weight @ eta[dead] - share @ (np.log(denom) + shift))
-    gradient = dead_weight @ X[dead] - share @ means
+    gradient = design.dead_x_sum - share @ means
     n_groups = len(design.group_key)
     per_group_a = np.bincount(group, share / denom, minlength=n_groups)
     per_group_b = np.bincount(group, share * fraction / denom, minlength=n_groups)
     cumulative_a = np.r_[0.0, np.cumsum(per_group_a)]
     in_risk = cumulative_a[design.groups_until_exit] - cumulative_a[design.groups_until_entry]
-    row_weight = risk_weight * in_risk
-    row_weight[dead] -= risk_weight[dead] * per_group_b[group]
-    information = (X * row_weight[:, None]).T @ X - (means * share[:, None]).T @ means
+    in_risk[dead] -= per_group_b[group]
+    information = X.T @ (buffer[:, 1:] * in_risk[:, None]) - (means * share[:, None]).T @ means
     return _Step(loglik, gradient, information, phi, denom, means, per_group_a, per_group_b,
                  cumulative_a)
 
@@ -645,15 +676,17 @@ def _collinear_message(information: np.ndarray, names: list[str]) -> str:
 
 
 def _check_separation(beta: np.ndarray, scale: np.ndarray, names: list[str],
-                      limit: float = SEPARATION_LIMIT) -> None:
+                      limit: float = SEPARATION_LIMIT, moving: np.ndarray | None = None,
+                      tol: float = 0.0) -> None:
     size = np.abs(beta * scale)
-    if np.any(size > limit):
-        name = names[int(np.argmax(size))]
+    running = (np.zeros(len(beta), dtype=bool) if moving is None
+               else np.abs(moving) > np.sqrt(tol) * np.maximum(np.abs(beta), 1.0))
+    if np.any(size > limit) or running.any():
+        name = names[int(np.argmax(np.where(running, np.inf, size)))]
         raise ConvergenceError(
             f"covariate {name!r} separates events from non-events (its coefficient grows without "
-            f"bound: {beta[names.index(name)]:.3g}, a hazard ratio of e^{size.max():.0f} per "
-            "standard deviation); the partial likelihood has no maximum. Drop or coarsen it, or "
-            "use a penalizer > 0"
+            f"bound, {beta[names.index(name)]:.3g} and rising); the partial likelihood has no "
+            "maximum. Drop or coarsen it, or use a penalizer > 0"
         )
 
 
