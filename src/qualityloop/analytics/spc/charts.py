@@ -216,7 +216,10 @@ def _vector(values: ArrayLike, what: str, minimum: float | None = None) -> Array
 
 
 def _sizes(sizes: ArrayLike, count: int, what: str = "sizes") -> Array:
-    array = _vector(sizes, what, minimum=1)
+    array = _vector(sizes, what)
+    if (array <= 0).any():
+        first = int(np.flatnonzero(array <= 0)[0])
+        raise ValueError(f"{what} must be positive; position {first} holds {array[first]}")
     if array.size == 1:
         return np.full(count, array[0])
     if array.size != count:
