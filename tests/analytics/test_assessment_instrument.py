@@ -67,6 +67,16 @@ def test_loads_from_a_file_path(tmp_path):
     assert from_path.reverse_item_ids == ["l2"]
 
 
+def test_missing_file_is_an_instrument_error(tmp_path):
+    with pytest.raises(InstrumentError, match=r"nope\.yaml: cannot be read: no such file"):
+        load_instrument(tmp_path / "nope.yaml")
+
+
+def test_instruments_are_hashable_by_content():
+    assert hash(builtin_instrument()) == hash(builtin_instrument())
+    assert len({builtin_instrument(), load_instrument(GOOD)}) == 2
+
+
 def test_bad_reverse_names_its_key_path_and_file():
     text = GOOD.replace("reverse: true", "reverse: maybe")
     assert messages(text) == [

@@ -168,6 +168,18 @@ def test_too_few_respondents_warns_but_computes():
     assert np.isfinite(found.constructs["alpha"].astype(float)).all()
 
 
+@pytest.mark.parametrize("respondents", [0, 1, 2])
+def test_fewer_than_three_respondents_gives_one_warning_and_no_statistics(respondents):
+    found = assess_reliability(simulate(n=5, seed=4).iloc[:respondents], INSTRUMENT)
+    plural = "" if respondents == 1 else "s"
+    assert found.warnings == [f"Only {respondents} respondent{plural}: at least 3 are needed "
+                              "before any reliability statistic can be computed."]
+    assert found.constructs["alpha"].isna().all()
+    assert found.constructs["alpha_ok"].isna().all()
+    assert found.htmt_pairs.empty
+    assert found.respondents == respondents
+
+
 def test_single_usable_item_gets_no_statistics_and_a_warning(answers):
     frame = answers.assign(supp1=4.0, supp2=4.0)
     found = assess_reliability(frame, INSTRUMENT)

@@ -107,6 +107,10 @@ class Instrument:
     scale_labels: Mapping[int, str] = field(default_factory=dict)
     constructs: tuple[Construct, ...] = ()
 
+    def __hash__(self) -> int:
+        # scale_labels is a dict, so the generated hash would fail; the YAML text is the identity
+        return hash(self.to_yaml())
+
     @property
     def items(self) -> list[Item]:
         """Every item of every construct, in order."""
@@ -272,12 +276,16 @@ def builtin_names() -> list[str]:
 
 
 def _read(path_or_text: str | Path) -> tuple[str, str]:
-    if isinstance(path_or_text, Path):
-        return path_or_text.read_text(encoding="utf-8"), str(path_or_text)
-    looks_like_path = "\n" not in path_or_text and path_or_text.endswith((".yaml", ".yml"))
-    if looks_like_path:
-        return Path(path_or_text).read_text(encoding="utf-8"), path_or_text
-    return path_or_text, "<text>"
+    if isinstance(path_or_text, str):
+        looks_like_path = "\n" not in path_or_text and path_or_text.endswith((".yaml", ".yml"))
+        if not looks_like_path:
+            return path_or_text, "<text>"
+    path = Path(path_or_text)
+    try:
+        return path.read_text(encoding="utf-8"), str(path)
+    except (OSError, UnicodeDecodeError) as error:
+        reason = "no such file" if isinstance(error, FileNotFoundError) else str(error)
+        raise InstrumentError([Problem(str(path), "", f"cannot be read: {reason}")]) from None
 
 
 class _Parser:

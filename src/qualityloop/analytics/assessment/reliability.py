@@ -52,7 +52,8 @@ def cronbach_alpha(items: Any, standardized: bool = False) -> float:
 
     ``alpha = k / (k - 1) * (1 - sum of item variances / variance of the item sum)``, where the
     variance of the sum is the sum of the covariance matrix. ``standardized=True`` uses the
-    correlation matrix instead (the standardised alpha that seminr reports).
+    correlation matrix instead (the standardised alpha that seminr reports). Missing answers:
+    pairwise-complete covariances (as psych's ``alpha``), not listwise deletion.
 
     Parameters
     ----------
@@ -120,7 +121,8 @@ def item_loadings(items: Any) -> pd.Series:
     With one block alone, PLS Mode A iterates ``w <- R w`` (R the items' correlation matrix),
     which converges to the first principal component; the composite is scaled to unit
     variance and each loading is the item's correlation with it: ``sqrt(lambda_1) * v_1``.
-    The sign is chosen so that the loadings sum to a positive number.
+    The sign is chosen so that the loadings sum to a positive number. Missing answers:
+    pairwise-complete correlations.
 
     Returns
     -------
@@ -146,7 +148,7 @@ def rho_a(items: Any, weights: Any = None) -> float:
 
     ``rho_A = (w'w)^2 * w'(S - diag S)w / w'(ww' - diag(ww'))w`` with S the items' correlation
     matrix and w the outer weights scaled so that the composite has unit variance
-    (``w'Sw = 1``; any scaling passed in is undone).
+    (``w'Sw = 1``; any scaling passed in is undone). Missing answers: S is pairwise-complete.
 
     Parameters
     ----------
@@ -192,7 +194,8 @@ def htmt(data: Any, blocks: Mapping[str, Sequence[str]]) -> pd.DataFrame:
     divided by the geometric mean of the average correlation among a's items and among b's.
     Correlations are taken in absolute value (as semTools' ``htmt`` does by default), so a
     reverse-keyed item left unturned does not cancel others out. A single-item construct's
-    average monotrait correlation is taken as 1.
+    average monotrait correlation is taken as 1. Missing answers: pairwise-complete
+    correlations over all the items.
 
     Parameters
     ----------
@@ -232,7 +235,8 @@ def htmt_bootstrap(
     Respondents are resampled with replacement ``n_boot`` times and HTMT recomputed on each
     resample; the interval is the ``(1 - level) / 2`` and ``(1 + level) / 2`` percentiles.
     Resamples where a pair cannot be computed (an item constant in the resample) are left out
-    of that pair's interval; ``resamples`` says how many were used.
+    of that pair's interval; ``resamples`` says how many were used. Missing answers: as
+    :func:`htmt`, within each resample.
 
     Parameters
     ----------
@@ -629,12 +633,18 @@ def assess_reliability(
     frame = reverse_keyed(responses, instrument)
     notes: list[str] = []
     respondents = len(frame)
-    if respondents < MIN_RESPONDENTS:
-        notes.append(f"Only {respondents} respondents: reliability estimates from fewer than "
-                     f"{MIN_RESPONDENTS} are unstable; read them as indicative.")
-    usable = _usable_items(frame, instrument, notes)
-    stats = {c.id: _construct_statistics(frame, c, usable[c.id], notes)
-             for c in instrument.constructs}
+    if respondents < MIN_PAIRS:
+        notes.append(f"Only {respondents} respondent{'' if respondents == 1 else 's'}: at least "
+                     f"{MIN_PAIRS} are needed before any reliability statistic can be computed.")
+        usable: dict[str, list[str]] = {c.id: [] for c in instrument.constructs}
+        stats = {c.id: _construct_statistics(frame, c, [], []) for c in instrument.constructs}
+    else:
+        if respondents < MIN_RESPONDENTS:
+            notes.append(f"Only {respondents} respondents: reliability estimates from fewer "
+                         f"than {MIN_RESPONDENTS} are unstable; read them as indicative.")
+        usable = _usable_items(frame, instrument, notes)
+        stats = {c.id: _construct_statistics(frame, c, usable[c.id], notes)
+                 for c in instrument.constructs}
     scores = construct_scores(responses, instrument, min_answered=min_answered)
     loadings = _loading_table(frame, instrument, usable, stats, notes)
     htmt_matrix, pairs = _discriminant(frame, instrument, usable, bootstrap, seed, level, notes)
