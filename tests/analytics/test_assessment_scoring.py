@@ -177,3 +177,11 @@ def test_builtin_instrument_scores_every_construct():
     frame[instrument.reverse_item_ids] = 1
     scores = construct_scores(frame, instrument)
     assert scores.iloc[0].tolist() == [7.0] * len(instrument.constructs)
+
+
+def test_polars_responses_are_accepted():
+    polars = pytest.importorskip("polars")
+    frame = polars.from_pandas(answers(unit=["A", "B"]))
+    scores = construct_scores(frame, SMALL)
+    assert scores["unit"].tolist() == ["A", "B"]
+    assert scores["data"].tolist() == [3.0, 3.0]

@@ -586,8 +586,9 @@ def assess_reliability(
     pairwise-complete rule of this module; construct scores (for ``n`` and Fornell-Larcker)
     follow :func:`~.scoring.construct_scores` with ``min_answered``.
 
-    Per construct: Cronbach's alpha (raw), rho_A, rho_C and AVE from the single-block Mode A
-    loadings (:func:`item_loadings`). A construct with one usable item gets no statistics
+    Per construct: Cronbach's alpha (raw), and rho_A, rho_C and AVE from the single-block
+    Mode A weights and loadings (:func:`item_loadings`), flagged against :data:`THRESHOLDS`
+    (alpha, rho_A, rho_C >= 0.70; AVE > 0.50; loadings >= 0.708; HTMT < 0.85 / 0.90). A construct with one usable item gets no statistics
     (they would be 1 by definition) and a warning.
 
     Parameters
