@@ -303,17 +303,22 @@ def close_round(survey: SurveyRound, user: Any = None) -> SurveyRound:
 
 @dataclass(frozen=True)
 class UnitProgress:
-    """How far a round has got in one unit."""
+    """How far a round has got in one unit.
+
+    ``answered`` counts every response, through a link or imported; an imported answer sheet
+    stands for a link handed out on paper, so the rate is capped at 1.
+    """
 
     unit: str  # external id
     unit_name: str
     invited: int
     answered: int
+    imported: int = 0
 
     @property
     def rate(self) -> float | None:
-        """Answered per link (imported answer sheets count too); None without links."""
-        return self.answered / self.invited if self.invited else None
+        """Share of the links answered (None without links)."""
+        return min(1.0, self.answered / self.invited) if self.invited else None
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "rate": self.rate}
@@ -336,12 +341,19 @@ class RoundProgress:
         return sum(u.answered for u in self.units)
 
     @property
+    def imported(self) -> int:
+        return sum(u.imported for u in self.units)
+
+    @property
     def rate(self) -> float | None:
-        return self.answered / self.invited if self.invited else None
+        """Share of all links answered (each unit's rate capped at 1 first)."""
+        if not self.invited:
+            return None
+        return sum(min(u.answered, u.invited) for u in self.units) / self.invited
 
     def as_dict(self) -> dict[str, Any]:
         return {"round": self.round, "status": self.status, "invited": self.invited,
-                "answered": self.answered, "rate": self.rate,
+                "answered": self.answered, "imported": self.imported, "rate": self.rate,
                 "units": [u.as_dict() for u in self.units]}
 
 
@@ -355,9 +367,15 @@ def round_progress(survey: SurveyRound) -> RoundProgress:
     """
     invited = dict(survey.invitations.values("unit").annotate(n=Count("pk"))
                    .values_list("unit", "n"))
-    answered = dict(survey.responses.values("unit").annotate(n=Count("pk"))
-                    .values_list("unit", "n"))
-    units = [UnitProgress(u.external_id, u.name, invited.get(u.pk, 0), answered.get(u.pk, 0))
+    answered: dict[int, int] = {}
+    imported: dict[int, int] = {}
+    counts = survey.responses.values("unit", "source").annotate(n=Count("pk"))
+    for unit_pk, source, n in counts.values_list("unit", "source", "n"):
+        answered[unit_pk] = answered.get(unit_pk, 0) + n
+        if source == ResponseSource.IMPORT:
+            imported[unit_pk] = n
+    units = [UnitProgress(u.external_id, u.name, invited.get(u.pk, 0), answered.get(u.pk, 0),
+                          imported.get(u.pk, 0))
              for u in survey.units.order_by("name")]
     return RoundProgress(survey.external_id, str(survey.status), units)
 
@@ -653,7 +671,7 @@ def responses_frame(
     """
     import pandas as pd
 
-    chosen = [rounds] if isinstance(rounds, SurveyRound) else list(rounds)
+    chosen = _rounds_list(rounds)
     items: list[str] = []
     for survey in chosen:
         items.extend(i for i in survey.instrument.spec.item_ids if i not in items)
@@ -668,10 +686,90 @@ def responses_frame(
     return frame
 
 
+def _rounds_list(rounds: SurveyRound | Iterable[SurveyRound]) -> list[SurveyRound]:
+    return [rounds] if isinstance(rounds, SurveyRound) else list(rounds)
+
+
+def shared_instrument(rounds: SurveyRound | Iterable[SurveyRound]) -> Any:
+    """The instrument (``analytics.assessment.Instrument``) the rounds were answered on.
+
+    Raises
+    ------
+    AssessmentError
+        No rounds, or rounds on instruments with different items (their scores would not be
+        comparable).
+    """
+    chosen = _rounds_list(rounds)
+    if not chosen:
+        raise AssessmentError("no survey round given")
+    spec = chosen[0].instrument.spec
+    for survey in chosen[1:]:
+        other = survey.instrument.spec
+        if other.blocks != spec.blocks or other.reverse_item_ids != spec.reverse_item_ids:
+            raise AssessmentError(
+                f"rounds {chosen[0].external_id} and {survey.external_id} use instruments with "
+                "different items; compare rounds of the same instrument")
+    return spec
+
+
+def round_scores(
+    rounds: SurveyRound | Iterable[SurveyRound], unit: OrgUnit | None = None,
+    by: Sequence[str] = ("unit", "round"),
+) -> Any:
+    """Construct scores of one or more rounds, aggregated per unit and round.
+
+    Calls ``analytics.assessment.construct_scores`` (respondent scores, reverse-keyed items
+    turned round, a construct scored when at least half its items were answered) and
+    ``aggregate_scores`` on :func:`responses_frame`.
+
+    Parameters
+    ----------
+    rounds
+        One round or several of the same instrument.
+    unit
+        Only the answers from this unit.
+    by
+        Columns to aggregate by (``()``: one row per construct over everything).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The ``by`` columns, ``construct``, ``mean``, ``sd``, ``n`` and ``maturity`` (0-100).
+    """
+    from qualityloop.analytics.assessment import aggregate_scores, construct_scores
+
+    spec = shared_instrument(rounds)
+    scores = construct_scores(responses_frame(rounds, unit), spec)
+    return aggregate_scores(scores, by=by, instrument=spec)
+
+
+def round_reliability(
+    rounds: SurveyRound | Iterable[SurveyRound], unit: OrgUnit | None = None,
+    bootstrap: int = 0, seed: int | None = None,
+) -> Any:
+    """Reliability and validity of the instrument on the answers of one or more rounds.
+
+    Calls ``analytics.assessment.assess_reliability`` on :func:`responses_frame`.
+
+    Returns
+    -------
+    qualityloop.analytics.assessment.ReliabilityAssessment
+        Construct table (alpha, rho_A, rho_C, AVE and flags), item loadings, HTMT (with
+        bootstrap intervals when ``bootstrap`` > 0), Fornell-Larcker and warnings.
+    """
+    from qualityloop.analytics.assessment import assess_reliability
+
+    spec = shared_instrument(rounds)
+    frame = responses_frame(rounds, unit)
+    if frame.empty:
+        raise AssessmentError("the round has no responses yet")
+    return assess_reliability(frame, spec, bootstrap=bootstrap, seed=seed)
+
+
 __all__ = [
     "AssessmentError", "LinkRefused", "OpenedRound", "PersonalLink", "ResponsesImport",
     "RoundProgress", "UnitProgress", "check_answers", "close_round", "find_instrument",
     "find_round", "import_responses", "install_builtin_instrument", "link_state",
-    "load_instrument_file", "open_round", "responses_frame", "round_progress", "scale_value",
-    "submit_response",
+    "load_instrument_file", "open_round", "responses_frame", "round_progress",
+    "round_reliability", "round_scores", "scale_value", "shared_instrument", "submit_response",
 ]
