@@ -588,8 +588,9 @@ def assess_reliability(
 
     Per construct: Cronbach's alpha (raw), and rho_A, rho_C and AVE from the single-block
     Mode A weights and loadings (:func:`item_loadings`), flagged against :data:`THRESHOLDS`
-    (alpha, rho_A, rho_C >= 0.70; AVE > 0.50; loadings >= 0.708; HTMT < 0.85 / 0.90). A construct with one usable item gets no statistics
-    (they would be 1 by definition) and a warning.
+    (alpha, rho_A, rho_C >= 0.70; AVE > 0.50; loadings >= 0.708; HTMT < 0.85 / 0.90). A
+    construct with one usable item gets no statistics (they would be 1 by definition) and a
+    warning.
 
     Parameters
     ----------
