@@ -86,3 +86,49 @@ def _single(chart: ControlChart, title: str) -> Any:
                  alt.Tooltip("upper_limit:Q", format=".4~g"), "rules", "status"],
     ))
     return alt.layer(*layers).properties(width=WIDTH, height=HEIGHT, title=title)
+
+
+def plot_capability(result: Any, title: str | None = None, bins: int = 20) -> Any:
+    """Histogram of the data (as density) with the within (solid) and overall (dashed) normal
+    curves and dashed rules at the specification limits and the target."""
+    import altair as alt
+    import numpy as np
+    from scipy import stats
+
+    values = pd.DataFrame({"value": result.data})
+    marks = [v for v in (result.lsl, result.usl, result.target) if v is not None]
+    low = min(float(values["value"].min()), *marks) - result.sigma_overall
+    high = max(float(values["value"].max()), *marks) + result.sigma_overall
+    grid = np.linspace(low, high, 200)
+    curves = pd.concat([
+        pd.DataFrame({"x": grid, "density": stats.norm.pdf(grid, result.center, sigma),
+                      "sigma": name})
+        for name, sigma in (("within", result.sigma_within), ("overall", result.sigma_overall))
+    ])
+    width = (float(values["value"].max()) - float(values["value"].min())) / bins or 1.0
+    bars = alt.Chart(values).transform_bin(
+        ["start", "end"], "value", bin=alt.Bin(step=width)
+    ).transform_aggregate(count="count()", groupby=["start", "end"]).transform_calculate(
+        density=f"datum.count / ({len(values)} * {width})"
+    ).mark_bar(color=COLOURS["bar"], opacity=0.45).encode(
+        x=alt.X("start:Q", title="Measurement", scale=alt.Scale(domain=[low, high], zero=False)),
+        x2="end:Q", y=alt.Y("density:Q", title="Density"),
+    )
+    lines = alt.Chart(curves).mark_line().encode(
+        x="x:Q", y="density:Q",
+        strokeDash=alt.StrokeDash("sigma:N", title="Normal curve",
+                                  scale=alt.Scale(domain=["within", "overall"],
+                                                  range=[[1, 0], [5, 3]])),
+        color=alt.value(COLOURS["line"]),
+    )
+    specs = pd.DataFrame([{"at": v, "label": label} for v, label in
+                          ((result.lsl, "LSL"), (result.usl, "USL"), (result.target, "target"))
+                          if v is not None])
+    rules = alt.Chart(specs).mark_rule(color=COLOURS["limit"], strokeDash=[4, 3]).encode(
+        x="at:Q", tooltip=["label", "at"])
+    labels = alt.Chart(specs).mark_text(dy=-6, color=COLOURS["limit"], baseline="bottom").encode(
+        x="at:Q", y=alt.value(0), text="label:N")
+    heading = title or (f"Process capability: Cpk {result['Cpk']:.2f}, "
+                        f"Ppk {result['Ppk']:.2f}")
+    return alt.layer(bars, lines, rules, labels).properties(width=WIDTH, height=HEIGHT,
+                                                           title=heading)
