@@ -32,6 +32,7 @@ POSTGRES_TEST_GLOBS=(
     tests/test_roles.py
     tests/test_admin.py
     tests/test_web.py
+    tests/test_tqm_index.py
 )
 
 pick_python() {
