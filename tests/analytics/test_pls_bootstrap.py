@@ -39,8 +39,9 @@ def test_table_covers_every_parameter_kind(booted):
     assert kinds == {"path", "loading", "weight", "indirect", "total", "htmt", "r2"}
     assert len(table.loc["path"]) == 12
     assert len(table.loc["loading"]) == 24
-    # HTMT for every pair of multi-indicator constructs (Complaints has one indicator)
-    assert len(table.loc["htmt"]) == 15
+    assert len(table.loc["htmt"]) == 21  # every pair of the 7 constructs
+    assert table.loc[("htmt", "Satisfaction", "Complaints"), "estimate"] == pytest.approx(
+        booted.htmt_.loc["Satisfaction", "Complaints"], abs=1e-9)  # single-indicator block
     assert table.loc[("htmt", "Image", "Quality"), "estimate"] == pytest.approx(
         booted.htmt_.loc["Image", "Quality"], abs=1e-9)
     assert table.loc[("indirect", "Image", "Loyalty"), "estimate"] == pytest.approx(

@@ -152,3 +152,27 @@ def test_converges_quickly_and_summary_without_bootstrap(ecsi):
     assert table.loc[("path", "Image", "Expectation"), "estimate"] == pytest.approx(0.5049,
                                                                                     abs=1e-3)
     assert ecsi.bootstrap_ is None
+
+
+def test_seminr_published_measurement_results():
+    """seminr's test fixtures for mobi (tests/data/ecsi/seminr_reference.json, copied by the
+    assessment helper; source named in the file): Image, Expectation, Value -> Satisfaction,
+    Mode A, path weighting. Loadings, alpha, rho_A, rho_C, AVE and HTMT to 3 decimals."""
+    import json
+
+    seminr = json.loads((DATA.parent / "seminr_reference.json").read_text())
+    blocks = seminr["blocks"]
+    paths = [(c, "Satisfaction") for c in ("Image", "Expectation", "Value")]
+    model = PLSPathModel(blocks, paths).fit(ecsi_data())
+    for construct, indicators in blocks.items():
+        for indicator in indicators:
+            assert model.outer_loadings_.loc[indicator, construct] == pytest.approx(
+                seminr["outer_loadings"][indicator], abs=5e-4)
+        published = seminr["reliability"][construct]
+        ours = model.reliability_.loc[construct]
+        for column, key in (("alpha", "alpha"), ("rho_a", "rhoA"), ("rho_c", "rhoC"),
+                            ("ave", "AVE")):
+            assert ours[column] == pytest.approx(published[key], abs=5e-4), (construct, column)
+    for pair, published in seminr["htmt"].items():
+        a, b = pair.split("|")
+        assert model.htmt_.loc[a, b] == pytest.approx(published, abs=5e-4)

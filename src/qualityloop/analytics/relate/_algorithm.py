@@ -206,12 +206,12 @@ def loadings(corr: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 
 def htmt_from_corr(corr: np.ndarray, blocks: tuple[np.ndarray, ...]) -> np.ndarray:
-    """Heterotrait-monotrait ratios (B, k, k) from indicator correlations (absolute values,
-    as in Henseler, Ringle and Sarstedt 2015); NaN on the diagonal and for single-indicator
-    constructs, whose monotrait mean is undefined."""
+    """Heterotrait-monotrait ratios (B, k, k) from indicator correlations, in absolute value,
+    a single indicator's monotrait mean taken as 1 (the conventions of
+    qualityloop.analytics.assessment.reliability.htmt, semTools and seminr); NaN diagonal."""
     absolute = np.abs(corr)
     k = len(blocks)
-    mono = np.full((corr.shape[0], k), np.nan)
+    mono = np.ones((corr.shape[0], k))
     for j, block in enumerate(blocks):
         if len(block) > 1:
             upper = np.triu_indices(len(block), 1)

@@ -37,10 +37,7 @@ def catalogue(layout: alg.Layout, constructs: list[str], indicators: list[str]) 
     reach = _reachability(layout.adjacency)
     total = np.nonzero(reach[1])
     indirect = np.nonzero(reach[2])
-    pairs = np.triu_indices(k, 1)
-    multi = np.array([len(b) > 1 for b in layout.blocks])
-    keep = multi[pairs[0]] & multi[pairs[1]]
-    htmt = (pairs[0][keep], pairs[1][keep])
+    htmt = np.triu_indices(k, 1)
     endogenous = np.array(layout.endogenous(), dtype=int)
     c, i = np.asarray(constructs), np.asarray(indicators)
     labels = (

@@ -5,18 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from qualityloop.analytics.assessment import reliability as rel
 from qualityloop.analytics.relate._algorithm import Layout
 
 RELIABILITY_COLUMNS = ["alpha", "rho_a", "rho_c", "ave"]
-
-
-def _reliability_module():
-    # Imported when used: the assessment package is written alongside this one.
-    try:
-        from qualityloop.analytics.assessment import reliability
-    except ImportError:
-        from qualityloop.analytics.relate import _reliability as reliability
-    return reliability
 
 
 def reliability_table(
@@ -26,16 +18,15 @@ def reliability_table(
     weights: pd.DataFrame,
 ) -> pd.DataFrame:
     """Cronbach's alpha, rho_A, rho_C and AVE per construct, from the standardised indicators
-    and the model's loadings and weights."""
-    rel = _reliability_module()
+    and the model's loadings and weights (alpha of standardised items, as seminr; 1.0 for a
+    single indicator)."""
     rows = {}
     for construct, block in blocks.items():
         items = standardised[block]
         block_loadings = loadings.loc[block, construct].to_numpy()
         rows[construct] = {
-            "alpha": rel.cronbach_alpha(items) if len(block) > 1 else 1.0,
-            "rho_a": rel.rho_a(items, weights.loc[block, construct].to_numpy())
-            if len(block) > 1 else 1.0,
+            "alpha": rel.cronbach_alpha(items, standardized=True),
+            "rho_a": rel.rho_a(items, weights.loc[block, construct].to_numpy()),
             "rho_c": rel.composite_reliability(block_loadings),
             "ave": rel.ave(block_loadings),
         }
@@ -44,7 +35,7 @@ def reliability_table(
 
 def htmt_table(values: pd.DataFrame, blocks: dict[str, list[str]]) -> pd.DataFrame:
     """Heterotrait-monotrait ratios, construct x construct (the assessment module's htmt)."""
-    return _reliability_module().htmt(values, blocks)
+    return rel.htmt(values, blocks)
 
 
 def f_squared(score_corr: np.ndarray, layout: Layout) -> np.ndarray:
