@@ -115,3 +115,19 @@ def test_unknown_summary_kind():
     model = PLSPathModel(BLOCKS, PATHS).fit(simulated())
     with pytest.raises(ValueError, match="unknown kinds"):
         model.summary(["paths"])
+
+
+def test_collinear_mode_b_block_is_named():
+    data = simulated().assign(a3=lambda d: d["a1"] + d["a2"])
+    with pytest.raises(ValueError, match="Mode B construct 'A' are collinear"):
+        PLSPathModel(BLOCKS, PATHS, modes={"A": "B"}).fit(data)
+    PLSPathModel(BLOCKS, PATHS).fit(data)  # Mode A copes with it
+
+
+def test_iteration_limit_warns_and_keeps_the_last_estimate():
+    from qualityloop.analytics.exceptions import ConvergenceWarning
+
+    with pytest.warns(ConvergenceWarning, match="did not converge in 1 iterations"):
+        model = PLSPathModel(BLOCKS, PATHS, max_iter=1).fit(simulated())
+    assert model.n_iter_ == 1
+    assert np.isfinite(model.path_coefficients_.to_numpy()).all()

@@ -117,11 +117,15 @@ def inner_weights(score_corr: np.ndarray, layout: Layout, scheme: str) -> np.nda
 
 def _block_inverses(corr: np.ndarray, layout: Layout) -> dict[int, np.ndarray]:
     """Inverses of the within-block correlation matrices of the Mode B constructs."""
-    return {
-        j: np.linalg.inv(corr[:, block[:, None], block[None, :]])
-        for j, block in enumerate(layout.blocks)
-        if layout.mode_b[j]
-    }
+    inverses = {}
+    for j, block in enumerate(layout.blocks):
+        if layout.mode_b[j]:
+            within = corr[:, block[:, None], block[None, :]]
+            try:
+                inverses[j] = np.linalg.inv(within)
+            except np.linalg.LinAlgError:  # one singular resample must not sink the batch
+                inverses[j] = np.linalg.pinv(within)
+    return inverses
 
 
 def _outer_update(

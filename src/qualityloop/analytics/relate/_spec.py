@@ -171,6 +171,19 @@ def indicator_frame(
     return values, report
 
 
+def check_mode_b_blocks(corr: np.ndarray, blocks: dict[str, list[str]], indicators: list[str],
+                        mode_b: np.ndarray) -> None:
+    """A Mode B block's weights are a multiple regression: its indicators must not be
+    (nearly) collinear."""
+    for (construct, block), formative in zip(blocks.items(), mode_b, strict=True):
+        if formative and len(block) > 1:
+            index = [indicators.index(i) for i in block]
+            if np.linalg.cond(corr[np.ix_(index, index)]) > 1e10:
+                raise ValueError(f"the indicators of Mode B construct {construct!r} are "
+                                 "collinear (one is a combination of the others); drop one or "
+                                 "use Mode A")
+
+
 def _check_usable(values: pd.DataFrame, blocks: dict[str, list[str]]) -> None:
     if len(values) < 3:
         raise ValueError(f"the model needs at least 3 complete rows; {len(values)} remain "

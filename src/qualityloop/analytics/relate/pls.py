@@ -137,8 +137,15 @@ class PLSPathModel:
     ...                     | {f"l{i}": loyalty + rng.normal(0, .5, 200) for i in range(3)})
     >>> model = PLSPathModel({"Quality": ["q0", "q1", "q2"], "Loyalty": ["l0", "l1", "l2"]},
     ...                      [("Quality", "Loyalty")]).fit(data)
-    >>> round(model.path_coefficients_.loc["Quality", "Loyalty"], 2)
-    0.51
+    >>> round(float(model.path_coefficients_.loc["Quality", "Loyalty"]), 2)
+    0.54
+    >>> booted = model.fit(data, bootstrap=500, seed=1)
+    >>> table = booted.summary(["path"])
+    >>> list(table.columns)  # doctest: +NORMALIZE_WHITESPACE
+    ['estimate', 'boot_mean', 'std_error', 't', 'p', 'ci_lower', 'ci_upper', 'bca_lower',
+     'bca_upper']
+    >>> bool(table["bca_lower"].iloc[0] > 0)
+    True
     """
 
     def __init__(
@@ -190,6 +197,7 @@ class PLSPathModel:
         raw = values.to_numpy(dtype=float)
         z = (raw - raw.mean(axis=0)) / raw.std(axis=0, ddof=1)
         corr = (z.T @ z / (len(z) - 1))[None]
+        spec.check_mode_b_blocks(corr[0], self._blocks, self._indicators, self._layout.mode_b)
         result = alg.fit_batch(corr, self._layout, self.scheme, np.ones(1), self.max_iter,
                                self.tol)
         self._warn_if_not_converged(result)
