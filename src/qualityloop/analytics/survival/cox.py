@@ -45,13 +45,15 @@ class _Design:
     group_key: np.ndarray  # exit_key of each group
     tie_fraction: np.ndarray  # Efron's l / d for each event row (0 for Breslow)
     mean_weight: np.ndarray  # mean weight of the events of each group
+    group_counts: np.ndarray  # number of events in each group
     exit_position: np.ndarray  # first sorted row whose exit_key >= each group's key
     entry_position: np.ndarray | None  # same in entry order
     groups_until_exit: np.ndarray  # number of groups with key <= each row's exit key
     groups_until_entry: np.ndarray  # number of groups with key <= each row's entry key
-    x_dead: np.ndarray  # covariates of the event rows
-    dead_x_sum: np.ndarray  # their weighted sum (the first term of the score)
-    buffer: np.ndarray  # (n, p + 1) work space: weight * phi and weight * phi * x
+    dead_x_sum: np.ndarray  # weighted sum of the event rows' covariates (score's first term)
+    segment_bounds: np.ndarray  # per group: first event row, first row after its events
+    empty_segments: np.ndarray  # segments with no rows (reduceat would repeat a row)
+    buffer: np.ndarray  # (n + 1, p + 1) work space: w * phi and w * phi * x, a zero last row
 
 
 @dataclass
@@ -62,8 +64,8 @@ class _Step:
     gradient: np.ndarray
     information: np.ndarray
     phi: np.ndarray  # exp(eta - shift), per sorted row
-    denom: np.ndarray  # per event row: Efron risk-set denominator (same shift)
-    means: np.ndarray  # per event row: weighted covariate mean of its (Efron) risk set
+    risk_sums: np.ndarray  # per event group: risk-set sums of w * phi and w * phi * x
+    tie_sums: np.ndarray  # per event group: the same over its tied events
     per_group_a: np.ndarray  # sum over the group's event rows of mean_weight / denom
     per_group_b: np.ndarray  # same times the tie fraction
     cumulative_a: np.ndarray  # groups' a cumulated, with a leading 0
@@ -255,7 +257,10 @@ class CoxPH:
                 candidate = beta + size * direction
                 trial = _evaluate(design, candidate)
                 trial_objective = trial.loglik - 0.5 * np.sum(penalty * candidate**2)
-                if np.isfinite(trial_objective) and trial_objective >= objective - 1e-12:
+                # rounding in a sum over a million rows reaches ~1e-10 of the total; a step
+                # that loses less than that is not a step back
+                slack = 1e-10 * max(1.0, abs(objective))
+                if np.isfinite(trial_objective) and trial_objective >= objective - slack:
                     break
                 size /= 2
                 if size < 1e-10:
@@ -407,7 +412,8 @@ class CoxPH:
         check_is_fitted(self, "params_")
         level = self.alpha if alpha is None else alpha
         design, step = self._prepared.design, self._step
-        residuals = design.X[design.dead] - _tied_means(design, step)[design.group_of_dead]
+        means = _dead_means(design, step)[1]
+        residuals = design.X[design.dead] - _tied_means(design, means)[design.group_of_dead]
         n_dead = len(design.dead)
         scaled = n_dead * residuals @ self.variance_matrix_.to_numpy()
         ranks = np.arange(1, n_dead + 1, dtype=float)
@@ -505,7 +511,8 @@ def _prepare(frame: pd.DataFrame, spec: _Columns, ties: str) -> _Prepared:
     exit_rank = np.searchsorted(times, exit_time)
     n_times = len(times) + 1
     exit_key = stratum * n_times + exit_rank
-    order = np.argsort(exit_key, kind="stable")
+    # events first among rows leaving at the same time, so each group's events are adjacent
+    order = np.lexsort((~events, exit_key))
     X, means, scale = _sorted_centred(columns, order)
     _check_not_collinear(X, scale, spec.covariates)
     exit_key = exit_key[order]
@@ -534,19 +541,22 @@ def _design(X: np.ndarray, weights: np.ndarray, events: np.ndarray, exit_key: np
         tie_fraction = np.zeros(len(dead))
     mean_weight = np.add.reduceat(weights[dead], group_starts) / counts
     entry_order = np.argsort(entry_key, kind="stable") if lower_bounds else None
+    exit_position = np.searchsorted(exit_key, group_key, side="left")
+    bounds = np.column_stack([exit_position, exit_position + counts]).ravel()
     entry_position = (np.searchsorted(entry_key[entry_order], group_key, side="left")
                       if lower_bounds else None)
     return _Design(
         X=X, weights=weights, events=events, exit_key=exit_key, entry_key=entry_key,
         entry_order=entry_order, dead=dead, group_of_dead=group_of_dead,
         group_starts=group_starts, group_key=group_key, tie_fraction=tie_fraction,
-        mean_weight=mean_weight,
-        exit_position=np.searchsorted(exit_key, group_key, side="left"),
+        mean_weight=mean_weight, group_counts=counts,
+        exit_position=exit_position,
         entry_position=entry_position,
         groups_until_exit=np.searchsorted(group_key, exit_key, side="right"),
         groups_until_entry=np.searchsorted(group_key, entry_key, side="right"),
-        x_dead=X[dead], dead_x_sum=weights[dead] @ X[dead],
-        buffer=np.empty((X.shape[0], X.shape[1] + 1)),
+        dead_x_sum=np.einsum("i,ij->j", weights[dead], X[dead]),
+        segment_bounds=bounds, empty_segments=np.r_[bounds[1:] == bounds[:-1], False],
+        buffer=np.zeros((X.shape[0] + 1, X.shape[1] + 1)),
     )
 
 
@@ -568,8 +578,7 @@ def _check_not_constant(frame: pd.DataFrame, columns: list[np.ndarray], names: l
 
 
 def _check_not_collinear(X: np.ndarray, scale: np.ndarray, names: list[str]) -> None:
-    standardised = X / scale
-    correlation = standardised.T @ standardised / len(X)
+    correlation = (X.T @ X) / len(X) / np.outer(scale, scale)
     values, vectors = np.linalg.eigh(correlation)
     if values[0] < 1e-10:
         involved = [names[j] for j in np.flatnonzero(np.abs(vectors[:, 0]) > 0.05)]
@@ -612,15 +621,17 @@ def _first_row_where(frame: pd.DataFrame, bad: np.ndarray, message: str) -> None
 # the partial likelihood -------------------------------------------------------------------------
 
 
-def _risk_sums(design: _Design, values: np.ndarray) -> np.ndarray:
-    """Sum of ``values`` rows over each event group's risk set: exit >= t and entry < t."""
-    prefix = np.cumsum(values, axis=0)
-    total = prefix[-1]
-    exit_sums = total - _prefix_before(prefix, design.exit_position)
-    if design.entry_order is None:
-        return exit_sums
-    entry_prefix = np.cumsum(values[design.entry_order], axis=0)
-    return exit_sums - (total - _prefix_before(entry_prefix, design.entry_position))
+def _group_sums(design: _Design, buffer: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per event group, sums of the buffer's columns over its risk set (exit >= t, entry < t)
+    and over its tied events: one pass over the rows, then a cumulative sum over groups."""
+    parts = np.add.reduceat(buffer, design.segment_bounds, axis=0)
+    parts[design.empty_segments] = 0.0
+    tie_sums = parts[0::2]
+    risk_sums = np.cumsum((tie_sums + parts[1::2])[::-1], axis=0)[::-1]
+    if design.entry_order is not None:
+        entry_prefix = np.cumsum(buffer[:-1][design.entry_order], axis=0)
+        risk_sums -= entry_prefix[-1] - _prefix_before(entry_prefix, design.entry_position)
+    return risk_sums, tie_sums
 
 
 def _prefix_before(prefix: np.ndarray, positions: np.ndarray) -> np.ndarray:
@@ -636,28 +647,49 @@ def _evaluate(design: _Design, beta: np.ndarray) -> _Step:
     shift = eta.max()
     phi = np.exp(eta - shift)
     buffer = design.buffer
-    risk_weight = np.multiply(design.weights, phi, out=buffer[:, 0])
-    np.multiply(X, risk_weight[:, None], out=buffer[:, 1:])
-    sums = _risk_sums(design, buffer)
-    tie_sums = np.add.reduceat(buffer[dead], design.group_starts, axis=0)
+    risk_weight = np.multiply(design.weights, phi, out=buffer[:-1, 0])
+    np.multiply(X, risk_weight[:, None], out=buffer[:-1, 1:])
+    risk_sums, tie_sums = _group_sums(design, buffer)
+    # Efron's l-th denominator of a group with d tied events: R - (l / d) * (tied sum). All
+    # per-event sums reduce to a few scalars per group, so no (events x p) arrays are built.
     fraction = design.tie_fraction
-    per_dead = sums[group] - fraction[:, None] * tie_sums[group]
-    denom = per_dead[:, 0]
-    means = per_dead[:, 1:] / denom[:, None]
-    share = design.mean_weight[group]
-    dead_weight = design.weights[dead]
-    with np.errstate(divide="ignore"):
-        loglik = float(dead_weight @ eta[dead] - share @ (np.log(denom) + shift))
-    gradient = design.dead_x_sum - share @ means
+    denom = risk_sums[group, 0] - fraction * tie_sums[group, 0]
+    inverse = 1.0 / denom
     n_groups = len(design.group_key)
-    per_group_a = np.bincount(group, share / denom, minlength=n_groups)
-    per_group_b = np.bincount(group, share * fraction / denom, minlength=n_groups)
-    cumulative_a = np.r_[0.0, np.cumsum(per_group_a)]
+
+    def per_group(values: np.ndarray) -> np.ndarray:
+        return np.bincount(group, values, minlength=n_groups)
+
+    share = design.mean_weight
+    a = share * per_group(inverse)  # sum_l w / den_l
+    b = share * per_group(fraction * inverse)  # sum_l w * f_l / den_l
+    with np.errstate(divide="ignore"):
+        log_denominators = per_group(np.log(denom)) + design.group_counts * shift
+    # einsum, not `@`/np.dot: a threaded BLAS dot on vectors can cost milliseconds to wake its
+    # threads on a busy machine, more than the arithmetic itself
+    loglik = float(np.einsum("i,i->", design.weights[dead], eta[dead])
+                   - np.einsum("i,i->", share, log_denominators))
+    rx, tx = risk_sums[:, 1:], tie_sums[:, 1:]
+    gradient = design.dead_x_sum - np.einsum("g,gj->j", a, rx) + np.einsum("g,gj->j", b, tx)
+    cumulative_a = np.r_[0.0, np.cumsum(a)]
     in_risk = cumulative_a[design.groups_until_exit] - cumulative_a[design.groups_until_entry]
-    in_risk[dead] -= per_group_b[group]
-    information = X.T @ (buffer[:, 1:] * in_risk[:, None]) - (means * share[:, None]).T @ means
-    return _Step(loglik, gradient, information, phi, denom, means, per_group_a, per_group_b,
-                 cumulative_a)
+    in_risk[dead] -= b[group]
+    # sum_l w m_l m_l' with m_l = (rx - f_l tx) / den_l, expanded in rx and tx
+    squared = inverse * inverse
+    c0 = share * per_group(squared)
+    c1 = share * per_group(fraction * squared)
+    c2 = share * per_group(fraction * fraction * squared)
+    cross = (rx * c1[:, None]).T @ tx
+    outer = (rx * c0[:, None]).T @ rx - cross - cross.T + (tx * c2[:, None]).T @ tx
+    information = X.T @ (buffer[:-1, 1:] * in_risk[:, None]) - outer
+    return _Step(loglik, gradient, information, phi, risk_sums, tie_sums, a, b, cumulative_a)
+
+
+def _dead_means(design: _Design, step: _Step) -> tuple[np.ndarray, np.ndarray]:
+    """Per event row: Efron's denominator and the weighted covariate mean of its risk set."""
+    group, fraction = design.group_of_dead, design.tie_fraction[:, None]
+    sums = step.risk_sums[group] - fraction * step.tie_sums[group]
+    return sums[:, 0], sums[:, 1:] / sums[:, :1]
 
 
 def _solve(information: np.ndarray, gradient: np.ndarray, names: list[str]) -> np.ndarray:
@@ -703,12 +735,11 @@ def _stuck_message(direction: np.ndarray, names: list[str], iteration: int) -> s
 def _score_residuals(design: _Design, step: _Step) -> np.ndarray:
     """Per-row score residuals (R's ``residuals(fit, "score")``, Efron-aware), unweighted."""
     X, dead, group = design.X, design.dead, design.group_of_dead
-    share = design.mean_weight[group]
-    per_dead_a = share / step.denom
-    weighted_means_a = np.add.reduceat(step.means * per_dead_a[:, None], design.group_starts,
-                                       axis=0)
+    denom, means = _dead_means(design, step)
+    per_dead_a = design.mean_weight[group] / denom
+    weighted_means_a = np.add.reduceat(means * per_dead_a[:, None], design.group_starts, axis=0)
     weighted_means_b = np.add.reduceat(
-        step.means * (per_dead_a * design.tie_fraction)[:, None], design.group_starts, axis=0)
+        means * (per_dead_a * design.tie_fraction)[:, None], design.group_starts, axis=0)
     cumulative_m = np.vstack([np.zeros(X.shape[1]), np.cumsum(weighted_means_a, axis=0)])
     a = step.cumulative_a[design.groups_until_exit] - step.cumulative_a[design.groups_until_entry]
     am = cumulative_m[design.groups_until_exit] - cumulative_m[design.groups_until_entry]
@@ -716,14 +747,13 @@ def _score_residuals(design: _Design, step: _Step) -> np.ndarray:
     a[dead] -= step.per_group_b[dead_group]
     am[dead] -= weighted_means_b[dead_group]
     residuals = -step.phi[:, None] * (X * a[:, None] - am)
-    residuals[dead] += X[dead] - _tied_means(design, step)[dead_group]
+    residuals[dead] += X[dead] - _tied_means(design, means)[dead_group]
     return residuals
 
 
-def _tied_means(design: _Design, step: _Step) -> np.ndarray:
+def _tied_means(design: _Design, means: np.ndarray) -> np.ndarray:
     """Per event group, the mean over its tied events of their (Efron) risk-set means."""
-    counts = np.diff(np.r_[design.group_starts, len(design.dead)])
-    return np.add.reduceat(step.means, design.group_starts, axis=0) / counts[:, None]
+    return np.add.reduceat(means, design.group_starts, axis=0) / design.group_counts[:, None]
 
 
 def _sandwich(prepared: _Prepared, step: _Step, variance: np.ndarray) -> np.ndarray:
