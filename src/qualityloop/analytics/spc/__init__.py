@@ -7,6 +7,7 @@ sigma level (:mod:`.tools`). Numbers follow Montgomery's *Introduction to Statis
 Control* and agree with R's qcc.
 """
 
+from qualityloop.analytics.spc.capability import Capability, capability
 from qualityloop.analytics.spc.charts import (
     ControlChart,
     c_chart,
@@ -22,22 +23,44 @@ from qualityloop.analytics.spc.charts import (
 )
 from qualityloop.analytics.spc.constants import c4, constants_table, d2, d3, factors
 from qualityloop.analytics.spc.rules import RULE_SETS, check_rules
+from qualityloop.analytics.spc.tools import (
+    SIX_M,
+    CauseAndEffect,
+    Pareto,
+    cause_and_effect,
+    dpmo,
+    histogram,
+    pareto,
+    scatter,
+    sigma_level,
+)
 
 __all__ = [
+    "Capability",
+    "CauseAndEffect",
     "ControlChart",
+    "Pareto",
     "RULE_SETS",
+    "SIX_M",
     "c4",
     "c_chart",
+    "capability",
+    "cause_and_effect",
     "check_rules",
     "constants_table",
     "cusum",
     "d2",
     "d3",
+    "dpmo",
     "ewma",
     "factors",
+    "histogram",
     "individuals",
     "np_chart",
     "p_chart",
+    "pareto",
+    "scatter",
+    "sigma_level",
     "subgroup_matrix",
     "u_chart",
     "xbar_r",

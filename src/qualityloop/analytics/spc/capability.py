@@ -63,7 +63,8 @@ class Capability:
 
     def __getitem__(self, name: str) -> float:
         """The value of one index, e.g. ``result["Cpk"]``."""
-        return float(self.indices.loc[name, "value"])
+        value: Any = self.indices.loc[name, "value"]
+        return float(value)
 
     def summary(self) -> pd.DataFrame:
         """The indices table with the sigma each one uses (``within`` or ``overall``)."""
@@ -197,7 +198,9 @@ def _indices(
     return rows
 
 
-def _chi_square_interval(value: float, freedom: float, alpha: float) -> tuple[float, ...]:
+def _chi_square_interval(
+    value: float, freedom: float, alpha: float
+) -> tuple[float, float, float]:
     if np.isnan(value):
         return (np.nan, np.nan, np.nan)
     quantiles = stats.chi2.ppf([alpha / 2, 1 - alpha / 2], freedom)
@@ -205,7 +208,7 @@ def _chi_square_interval(value: float, freedom: float, alpha: float) -> tuple[fl
     return (float(value), float(low), float(high))
 
 
-def _bissell_interval(value: float, n: int, z: float) -> tuple[float, ...]:
+def _bissell_interval(value: float, n: int, z: float) -> tuple[float, float, float]:
     if np.isnan(value):
         return (np.nan, np.nan, np.nan)
     half = z * np.sqrt(1 / (9 * n * value**2) + 1 / (2 * (n - 1)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ def chart_frame(chart: ControlChart) -> pd.DataFrame:
     table["status"] = "in control"
     table.loc[table["rules"] != "", "status"] = "rule signal"
     table.loc[table["beyond_limits"], "status"] = "beyond limits"
+    table["estimate"] = np.where(table["excluded"], "left out of the limits", "used for the limits")
     table["subgroup"] = table["subgroup"] + 1  # people count samples from 1
     return table
 
@@ -81,6 +83,9 @@ def _single(chart: ControlChart, title: str) -> Any:
                         scale=alt.Scale(domain=["in control", "rule signal", "beyond limits"],
                                         range=[COLOURS["statistic"], COLOURS["signal"],
                                                COLOURS["beyond"]])),
+        shape=alt.Shape("estimate:N", title=None,
+                        scale=alt.Scale(domain=["used for the limits", "left out of the limits"],
+                                        range=["circle", "cross"])),
         tooltip=["subgroup", alt.Tooltip("statistic:Q", format=".4~g"),
                  alt.Tooltip("lower_limit:Q", format=".4~g"),
                  alt.Tooltip("upper_limit:Q", format=".4~g"), "rules", "status"],
@@ -92,7 +97,6 @@ def plot_capability(result: Any, title: str | None = None, bins: int = 20) -> An
     """Histogram of the data (as density) with the within (solid) and overall (dashed) normal
     curves and dashed rules at the specification limits and the target."""
     import altair as alt
-    import numpy as np
     from scipy import stats
 
     values = pd.DataFrame({"value": result.data})
@@ -112,7 +116,7 @@ def plot_capability(result: Any, title: str | None = None, bins: int = 20) -> An
         density=f"datum.count / ({len(values)} * {width})"
     ).mark_bar(color=COLOURS["bar"], opacity=0.45).encode(
         x=alt.X("start:Q", title="Measurement", scale=alt.Scale(domain=[low, high], zero=False)),
-        x2="end:Q", y=alt.Y("density:Q", title="Density"),
+        x2="end:Q", y=alt.Y("density:Q", title="Density"), y2=alt.datum(0),
     )
     lines = alt.Chart(curves).mark_line().encode(
         x="x:Q", y="density:Q",
@@ -132,3 +136,126 @@ def plot_capability(result: Any, title: str | None = None, bins: int = 20) -> An
                         f"Ppk {result['Ppk']:.2f}")
     return alt.layer(bars, lines, rules, labels).properties(width=WIDTH, height=HEIGHT,
                                                            title=heading)
+
+
+def plot_pareto(result: Any, title: str | None = None) -> Any:
+    """Pareto chart: bars (vital few darker) and the cumulative percent line on a second axis."""
+    import altair as alt
+
+    data = result.table.assign(category=result.table["category"].astype(str),
+                               group=result.table["vital_few"].map({True: "vital few",
+                                                                    False: "useful many"}))
+    order = data["category"].tolist()
+    base = alt.Chart(data).encode(x=alt.X("category:N", sort=order, title=None,
+                                          axis=alt.Axis(labelAngle=-30)))
+    bars = base.mark_bar().encode(
+        y=alt.Y("count:Q", title="Count"),
+        color=alt.Color("group:N", title=None,
+                        scale=alt.Scale(domain=["vital few", "useful many"],
+                                        range=[COLOURS["bar"], "#9db4c8"])),
+        tooltip=["category", "count", alt.Tooltip("percent:Q", format=".1f"),
+                 alt.Tooltip("cumulative_percent:Q", format=".1f")],
+    )
+    percent_axis = alt.Y("cumulative_percent:Q", title="Cumulative %",
+                         scale=alt.Scale(domain=[0, 100]), axis=alt.Axis(orient="right"))
+    line = base.mark_line(point=True, color=COLOURS["line"]).encode(y=percent_axis)
+    cut = alt.Chart(pd.DataFrame({"cumulative_percent": [result.threshold]})).mark_rule(
+        color=COLOURS["line"], strokeDash=[4, 3]).encode(y=percent_axis)
+    return alt.layer(bars, alt.layer(line, cut)).resolve_scale(y="independent").properties(
+        width=WIDTH, height=HEIGHT, title=title or "Pareto chart")
+
+
+BONE_GAP = 4.4  # room for a cause label between two bones (x units)
+PIXELS_PER_UNIT = 45
+
+
+def fishbone_length(categories: int) -> float:
+    """Length of the spine for a number of categories."""
+    return BONE_GAP * max(1, (categories + 1) // 2) + 1.0
+
+
+def fishbone_layout(result: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Line segments (x, y, x2, y2) and labels (x, y, text, kind, align) of a fishbone.
+
+    The spine runs along y = 0 with the effect at its right end; categories take turns above
+    and below, each bone slanting back from the spine to its label, BONE_GAP apart.
+    """
+    categories = list(result.causes)
+    spine = fishbone_length(len(categories))
+    segments = [(0.0, 0.0, spine, 0.0)]
+    labels = [(spine + 0.2, 0.0, result.effect, "effect", "left")]
+    for index, category in enumerate(categories):
+        side = 1.0 if index % 2 == 0 else -1.0
+        root = BONE_GAP * (index // 2 + 1)
+        tip_x, tip_y = root - 1.6, 3.0 * side
+        segments.append((root, 0.0, tip_x, tip_y))
+        labels.append((tip_x, tip_y + 0.35 * side, category, "category", "center"))
+        causes = result.causes[category]
+        for position, cause in enumerate(causes, start=1):
+            share = position / (len(causes) + 1)
+            x, y = root + (tip_x - root) * (1 - share), tip_y * (1 - share)
+            segments.append((x, y, x - 0.6, y))
+            labels.append((x - 0.65, y, cause, "cause", "right"))
+    return (pd.DataFrame(segments, columns=["x", "y", "x2", "y2"]),
+            pd.DataFrame(labels, columns=["x", "y", "text", "kind", "align"]))
+
+
+def plot_fishbone(result: Any, title: str | None = None) -> Any:
+    """The cause-and-effect diagram drawn with Altair from :func:`fishbone_layout`."""
+    import altair as alt
+
+    segments, labels = fishbone_layout(result)
+    spine = fishbone_length(len(result.causes))
+    x_scale = alt.Scale(domain=[-1.0, spine + 4.0])
+    y_scale = alt.Scale(domain=[-3.8, 3.8])
+    lines = alt.Chart(segments).mark_rule(color="#44505c", strokeWidth=1.5).encode(
+        x=alt.X("x:Q", scale=x_scale, axis=None), y=alt.Y("y:Q", scale=y_scale, axis=None),
+        x2="x2:Q", y2="y2:Q")
+    texts = []
+    styles: dict[str, dict[str, Any]] = {
+        "effect": {"align": "left", "fontWeight": "bold", "fontSize": 13},
+        "category": {"align": "center", "fontWeight": "bold", "fontSize": 12},
+        "cause": {"align": "right", "fontWeight": "normal", "fontSize": 10},
+    }
+    for kind, style in styles.items():
+        texts.append(alt.Chart(labels[labels["kind"] == kind]).mark_text(
+            baseline="middle", color="#1c2a36", **style).encode(x=alt.X("x:Q", scale=x_scale),
+                                    y=alt.Y("y:Q", scale=y_scale), text="text:N"))
+    return alt.layer(lines, *texts).properties(
+        width=int(PIXELS_PER_UNIT * (spine + 5.0)), height=320,
+        title=title or f"Cause and effect: {result.effect}",
+    ).configure_view(stroke=None)
+
+
+def plot_histogram(values: Any, *, bins: int, lsl: float | None, usl: float | None,
+                   title: str | None, x_title: str) -> Any:
+    """Histogram of values with dashed rules at the specification limits."""
+    import altair as alt
+
+    bars = alt.Chart(pd.DataFrame({"value": values})).mark_bar(
+        color=COLOURS["bar"], binSpacing=1).encode(
+        x=alt.X("value:Q", bin=alt.Bin(maxbins=bins), title=x_title),
+        y=alt.Y("count():Q", title="Count"))
+    specs = pd.DataFrame([{"at": v, "label": name} for v, name in ((lsl, "LSL"), (usl, "USL"))
+                          if v is not None])
+    layers = [bars]
+    if len(specs):
+        layers.append(alt.Chart(specs).mark_rule(color=COLOURS["limit"], strokeDash=[4, 3])
+                      .encode(x="at:Q", tooltip=["label", "at"]))
+    return alt.layer(*layers).properties(width=WIDTH, height=HEIGHT,
+                                         title=title or "Histogram")
+
+
+def plot_scatter(x: Any, y: Any, *, fit_line: bool, x_title: str, y_title: str,
+                 title: str) -> Any:
+    """Scatter diagram with an optional least-squares line."""
+    import altair as alt
+
+    data = pd.DataFrame({"x": x, "y": y})
+    points = alt.Chart(data).mark_circle(color=COLOURS["statistic"], size=40).encode(
+        x=alt.X("x:Q", title=x_title, scale=alt.Scale(zero=False)),
+        y=alt.Y("y:Q", title=y_title, scale=alt.Scale(zero=False)), tooltip=["x", "y"])
+    layers = [points]
+    if fit_line:
+        layers.append(points.transform_regression("x", "y").mark_line(color=COLOURS["line"]))
+    return alt.layer(*layers).properties(width=WIDTH, height=HEIGHT, title=title)
