@@ -372,5 +372,8 @@ def test_cli_json(demo):
     assert missing and all(row["reason"] for row in missing)
     text = CliRunner().invoke(app, ["tqm-index", "--as-of", "2025-07-15"], terminal_width=200)
     assert text.exit_code == 0 and "Augsburg Plant" in text.output
-    bad = CliRunner().invoke(app, ["tqm-index", "--period", "month", "--json"])
-    assert bad.exit_code == 1 and "period must be one of" in json.loads(bad.stdout)["error"]
+    for args, message in ((["--period", "month"], "period must be one of"),
+                          (["--unit", "NOPE"], "no org unit with external id 'NOPE'"),
+                          (["--as-of", "15.07.2025"], "--as-of: expected a date")):
+        bad = CliRunner().invoke(app, ["tqm-index", *args, "--json"])
+        assert bad.exit_code == 1 and message in json.loads(bad.stdout)["error"]

@@ -11,6 +11,7 @@ from rich.table import Table
 from qualityloop.commands.common import (
     JsonFlag,
     emit,
+    fail,
     fmt,
     records_of,
     reported,
@@ -29,13 +30,13 @@ AsOfOption = Annotated[
                                              "default today).")]
 
 
-def _as_of(text: str | None) -> dt.date | None:
+def _as_of(text: str | None, as_json: bool) -> dt.date | None:
     if text is None:
         return None
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"--as-of: expected a date like 2025-06-30, got {text!r}") from None
+        fail(f"--as-of: expected a date like 2025-06-30, got {text!r}", as_json)
 
 
 @app.callback(invoke_without_command=True)
@@ -43,10 +44,15 @@ def tqm_index(period: PeriodOption = "year", unit: TqmUnitOption = None,
               as_of: AsOfOption = None, as_json: JsonFlag = False) -> None:
     """Nine indicators per unit and period, their 0-100 scores and the composite index."""
     start_django()
-    from qualityloop.services.tqm_index import INDICATORS, record_index, summarise
+    from qualityloop.services.tqm_index import (
+        INDICATORS,
+        IndexInputError,
+        record_index,
+        summarise,
+    )
 
-    with reported(as_json, ValueError):
-        index = record_index(period=period, as_of=_as_of(as_of), unit=unit)
+    with reported(as_json, IndexInputError):
+        index = record_index(period=period, as_of=_as_of(as_of, as_json), unit=unit)
     summary = summarise(index)
     data = {
         "period": period,

@@ -34,6 +34,11 @@ LONG_COLUMNS = ["unit", "unit_name", "period", "indicator", "value", "numerator"
                 "score_0_100", "reason"]
 
 
+class IndexInputError(ValueError):
+    """An argument the index cannot use: an unknown period or unit, a survey table without the
+    columns it needs."""
+
+
 # the registry -----------------------------------------------------------------------------------
 
 def share_score(value: float) -> float:
@@ -577,7 +582,7 @@ def _chosen_units(records: Records, unit: Any) -> list[int]:
         key = unit.external_id if isinstance(unit, OrgUnit) else str(unit)
         found = records.units.loc[records.units["external_id"] == key, "id"]
         if found.empty:
-            raise ValueError(f"no org unit with external id {key!r}")
+            raise IndexInputError(f"no org unit with external id {key!r}")
         return [int(found.iloc[0])]
     cascaded = QualityObjective.objects.filter(parent__isnull=False)
     ids = sorted(set(cascaded.values_list("org_unit_id", flat=True)))
@@ -632,7 +637,7 @@ def compute_index(records: Records, period: str, as_of: dt.date, chosen: list[in
 
 def _check_period(period: str) -> None:
     if period not in PERIODS:
-        raise ValueError(f"period must be one of {', '.join(PERIODS)}, not {period!r}")
+        raise IndexInputError(f"period must be one of {', '.join(PERIODS)}, not {period!r}")
 
 
 def record_index(period: str = "year", as_of: dt.date | None = None,
@@ -720,7 +725,7 @@ def survey_wide(survey_scores: pd.DataFrame) -> pd.DataFrame:
         value = next((c for c in ("maturity", "maturity_0_100", "score_0_100")
                       if c in frame.columns), None)
         if value is None or "unit" not in frame.columns:
-            raise ValueError("a long survey table needs columns unit, construct and maturity")
+            raise IndexInputError("a long survey table needs columns unit, construct and maturity")
         if "round" in frame.columns:
             latest = frame.groupby("unit")["round"].transform("max")
             frame = frame[frame["round"] == latest]
