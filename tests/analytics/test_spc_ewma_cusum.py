@@ -14,7 +14,8 @@ from qualityloop.analytics.spc import cusum, ewma, individuals, xbar_r
 DATA = Path(__file__).resolve().parents[1] / "data" / "spc"
 KNOWN = {"center": 10.0, "sigma": 1.0}
 
-# Montgomery Table 9.2 (Example 9.1, k = 0.5, h = 5): C+ for periods 1-29 and the first C-.
+# Montgomery Table 9.2 (Example 9.1, k = 0.5, h = 5): C+ for periods 1-29. The first C-
+# values are those of the recursion (the direct loop below checks every value).
 MONTGOMERY_C_PLUS = [
     0.0, 0.0, 0.0, 1.16, 2.82, 2.50, 0.04, 1.00, 0.0, 0.0, 0.0, 0.97, 0.98, 0.0, 0.0,
     0.0, 0.12, 0.0, 0.0, 0.34, 0.74, 0.0, 1.79, 2.79, 2.89, 3.47, 3.35, 4.47, 5.28,
@@ -52,7 +53,8 @@ def test_cusum_against_a_direct_loop(table_9_1):
 def test_ewma_matches_montgomery_and_a_direct_loop(table_9_1):
     lam, width = 0.1, 2.7
     chart = ewma(table_9_1, lam=lam, L=width, limits=KNOWN)
-    # Example 9.2: z1 = 9.945, limits at sample 1 10.27 / 9.73, z2 = 9.7495
+    # Example 9.2 (lambda 0.1, L 2.7): z1 = 9.945 and limits 10.27 / 9.73 at sample 1, by hand
+    # from the recursion; every point is checked against the direct loop below.
     assert round(chart.statistic[0], 3) == 9.945
     assert round(chart.statistic[1], 4) == 9.7495
     assert round(chart.upper_limit[0], 2) == 10.27 and round(chart.lower_limit[0], 2) == 9.73

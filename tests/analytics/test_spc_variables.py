@@ -3,13 +3,20 @@ and 6.4; the data set ``pistonrings`` of R's qcc) and qcc's printed figures."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from qualityloop.analytics.spc import individuals, subgroup_matrix, xbar_r, xbar_s
+from qualityloop.analytics.spc import (
+    individuals,
+    subgroup_matrix,
+    subgroups_from_long,
+    xbar_r,
+    xbar_s,
+)
 from qualityloop.analytics.spc.constants import c4, d2
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "spc"
@@ -143,3 +150,30 @@ def test_phase_two_refuses_exclusions(piston):
         xbar_r(phase_two, limits=xbar_r(phase_one), exclude_out_of_control=True)
     with pytest.raises(ValueError, match="sigma"):
         xbar_r(phase_two, limits={"center": 74.0})
+
+
+def test_long_measurements_become_subgroups(piston):
+    phase_one, _ = piston
+    frame = pd.read_csv(DATA / "pistonrings.csv")
+    wide = subgroups_from_long(frame[frame["trial"]], value="diameter", subgroup="sample")
+    np.testing.assert_array_equal(wide.to_numpy(), phase_one)
+    ragged = pd.DataFrame({"lot": ["a", "a", "a", "b", "b", "c", "c", "c"],
+                           "mm": [1, 2, 3, 1, 2, 1, 2, 3]})
+    with pytest.raises(ValueError, match="subgroup 1 .* has 2 values, most have 3"):
+        xbar_r(subgroups_from_long(ragged, value="mm", subgroup="lot"))
+    with pytest.raises(ValueError, match="no column 'width'"):
+        subgroups_from_long(ragged, value="width", subgroup="lot")
+    with pytest.raises(ValueError, match="must hold numbers; row 1"):
+        subgroups_from_long(ragged.assign(mm=["1", "x", "3", "1", "2", "1", "2", "3"]),
+                            value="mm", subgroup="lot")
+
+
+def test_as_dict_is_json_ready(piston):
+    phase_one, phase_two = piston
+    chart = xbar_r(phase_two, limits=xbar_r(phase_one))
+    described = json.loads(json.dumps(chart.as_dict(), allow_nan=False))
+    assert described["out_of_control"] == [11, 12, 13]
+    assert described["phase"] == "II" and described["companion"]["chart"] == "R"
+    assert described["points"][11]["beyond_limits"] is True
+    moving = individuals([1.0, 2.0, 1.5, 2.5]).as_dict()["companion"]["points"][0]
+    assert moving["statistic"] is None  # the first moving range does not exist

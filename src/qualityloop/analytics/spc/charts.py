@@ -145,6 +145,28 @@ class ControlChart:
             table.insert(3, "lower_statistic", self.lower_statistic)
         return table
 
+    def as_dict(self) -> dict[str, Any]:
+        """Plain, JSON-ready description: settings, one record per subgroup, the signals and
+        the companion chart (NaN and infinities become None).
+
+        Examples
+        --------
+        >>> chart = c_chart([3, 5, 4, 12, 2, 4])
+        >>> described = chart.as_dict()
+        >>> described["chart"], described["phase"], len(described["points"])
+        ('c', 'I', 6)
+        """
+        points = self.summary().astype(object)
+        points = points.where(pd.notna(points), None)
+        return _json_safe({
+            "chart": self.chart, "phase": self.phase, "center": self.center,
+            "sigma": self.sigma, "rules": self.rules, "excluded": list(self.excluded),
+            "out_of_control": self.out_of_control.tolist(), "parameters": dict(self.parameters),
+            "points": points.to_dict("records"),
+            "violations": self.violations.to_dict("records"),
+            "companion": self.companion.as_dict() if self.companion is not None else None,
+        })
+
     def plot(self, title: str | None = None) -> Any:
         """An Altair chart of this chart (and its companion below it, if any).
 
@@ -155,7 +177,48 @@ class ControlChart:
         return plot_control_chart(self, title=title)
 
 
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(key): _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
 # Input -------------------------------------------------------------------------------------------
+
+
+def subgroups_from_long(frame: pd.DataFrame, value: str, subgroup: str) -> pd.DataFrame:
+    """One row per subgroup (in order of first appearance) from one row per measurement.
+
+    Shorter subgroups are padded with NaN, which the variables charts refuse with a message
+    naming the subgroup.
+
+    Examples
+    --------
+    >>> long = pd.DataFrame({"lot": ["a", "a", "b", "b"], "mm": [1.0, 1.2, 0.9, 1.1]})
+    >>> subgroups_from_long(long, value="mm", subgroup="lot").to_numpy().tolist()
+    [[1.0, 1.2], [0.9, 1.1]]
+    """
+    missing = [c for c in (value, subgroup) if c not in frame.columns]
+    if missing:
+        raise ValueError(f"data has no column {', '.join(map(repr, missing))}; its columns are: "
+                         f"{', '.join(map(str, frame.columns))}")
+    numbers = pd.to_numeric(frame[value], errors="coerce")
+    if numbers.isna().any():
+        row = frame.index[numbers.isna().to_numpy()][0]
+        raise ValueError(f"column {value!r} must hold numbers; row {row!r} holds "
+                         f"{frame.loc[row, value]!r}")
+    keys = frame[subgroup]
+    position = keys.groupby(keys, sort=False).cumcount()
+    wide = pd.DataFrame({"key": keys.to_numpy(), "position": position.to_numpy(),
+                         "value": numbers.to_numpy()})
+    order = list(dict.fromkeys(keys))
+    return wide.pivot(index="key", columns="position", values="value").loc[order]
 
 
 def subgroup_matrix(data: Any, what: str = "data") -> Array:
@@ -787,5 +850,5 @@ def cusum(
 
 __all__ = [
     "ControlChart", "RULE_SETS", "c_chart", "cusum", "ewma", "individuals", "np_chart",
-    "p_chart", "subgroup_matrix", "u_chart", "xbar_r", "xbar_s",
+    "p_chart", "subgroup_matrix", "subgroups_from_long", "u_chart", "xbar_r", "xbar_s",
 ]
