@@ -146,3 +146,19 @@ def test_attribute_input_errors(call, message):
     with pytest.raises(ValueError, match=message):
         chart = call()
         chart.violations  # noqa: B018 - the rules are checked when violations are asked for
+
+
+def test_limits_from_another_kind_of_chart_are_refused(orange, circuit):
+    fraction = p_chart(trial_of(orange)["D"], 50)
+    counts = c_chart(trial_of(circuit)["x"])
+    with pytest.raises(ValueError, match="limits come from a p chart; .* from a c chart"):
+        c_chart([20, 21, 19], limits=fraction)
+    with pytest.raises(ValueError, match="limits come from a c chart"):
+        u_chart([20, 21, 19], [1, 1, 1], limits=counts)
+    # a p chart's limits serve an np chart and the other way round
+    assert np_chart([10, 12], 50, limits=fraction).center == pytest.approx(50 * fraction.center)
+    assert p_chart([10, 12], 50, limits=np_chart(trial_of(orange)["D"], 50)).center == \
+        pytest.approx(fraction.center)
+    # a mapping works too, for standards given
+    assert c_chart([20, 21, 19], limits={"center": 20}).upper_limit[0] == pytest.approx(
+        20 + 3 * np.sqrt(20))

@@ -177,3 +177,15 @@ def test_as_dict_is_json_ready(piston):
     assert described["points"][11]["beyond_limits"] is True
     moving = individuals([1.0, 2.0, 1.5, 2.5]).as_dict()["companion"]["points"][0]
     assert moving["statistic"] is None  # the first moving range does not exist
+
+
+def test_variables_charts_take_limits_only_from_variables_charts(piston):
+    from qualityloop.analytics.spc import c_chart, ewma
+
+    phase_one, phase_two = piston
+    with pytest.raises(ValueError, match="limits come from a c chart"):
+        xbar_r(phase_two, limits=c_chart([3, 4, 5]))
+    # an x-bar/s chart's center and sigma serve an x-bar/R chart and an EWMA
+    reference = xbar_s(phase_one)
+    assert xbar_r(phase_two, limits=reference).sigma == pytest.approx(reference.sigma)
+    assert ewma(phase_two, limits=reference).center == pytest.approx(reference.center)

@@ -291,8 +291,17 @@ def _sizes(sizes: ArrayLike, count: int, what: str = "sizes") -> Array:
     return array
 
 
-def _given(limits: Any, keys: Sequence[str]) -> dict[str, float]:
-    """Center (and sigma) from an earlier chart or a mapping, for phase II."""
+FAMILIES = {"xbar": "variables", "R": "variables", "s": "variables", "I": "variables",
+            "MR": "variables", "ewma": "variables", "cusum": "variables", "p": "fraction",
+            "np": "fraction", "c": "count", "u": "rate"}
+
+
+def _given(limits: Any, keys: Sequence[str], family: str) -> dict[str, float]:
+    """Center (and sigma) from an earlier chart of the same family or a mapping, for phase II."""
+    if isinstance(limits, ControlChart) and FAMILIES[limits.chart] != family:
+        fitting = sorted(kind for kind, group in FAMILIES.items() if group == family)
+        raise ValueError(f"limits come from a {limits.chart} chart; this chart takes limits "
+                         f"from a {' or '.join(fitting)} chart (or a mapping)")
     source = limits.limits() if isinstance(limits, ControlChart) else dict(limits)
     missing = [key for key in keys if key not in source]
     if missing:
@@ -471,8 +480,8 @@ def _with_companion(
     phase_one: tuple[Sequence[int] | None, bool, int | None],
 ) -> ControlChart:
     """Estimate (or take) center and sigma, then build a chart and its dispersion companion."""
-    params, excluded, phase = _estimate_or_take(count, limits, ["center", "sigma"], estimate,
-                                                beyond, *phase_one)
+    params, excluded, phase = _estimate_or_take(count, limits, ["center", "sigma"], "variables",
+                                                estimate, beyond, *phase_one)
     main, companion = charts(params)
     for chart in (main, companion):
         chart.phase, chart.excluded = phase, excluded
@@ -481,7 +490,7 @@ def _with_companion(
 
 
 def _estimate_or_take(
-    count: int, limits: Any, keys: list[str],
+    count: int, limits: Any, keys: list[str], family: str,
     estimate: Callable[[NDArray[np.bool_]], dict[str, float]],
     beyond: Callable[[dict[str, float]], NDArray[np.bool_]],
     exclude: Sequence[int] | None, exclude_out_of_control: bool, max_iterations: int | None,
@@ -490,7 +499,7 @@ def _estimate_or_take(
         if exclude or exclude_out_of_control:
             raise ValueError("exclude and exclude_out_of_control are for phase I; with limits= "
                              "(phase II) the limits are fixed")
-        return _given(limits, keys), [], "II"
+        return _given(limits, keys, family), [], "II"
     params, excluded = _phase_one(count, estimate, beyond, exclude, exclude_out_of_control,
                                   max_iterations)
     return params, excluded, "I"
@@ -571,7 +580,8 @@ def _attribute(
         low = np.maximum(center - 3 * spread(center)[0], 0.0)
         return (statistic > center + 3 * spread(center)[0]) | (statistic < low)
 
-    params, excluded, phase = _estimate_or_take(statistic.size, limits, ["center"], estimate,
+    params, excluded, phase = _estimate_or_take(statistic.size, limits, ["center"],
+                                                FAMILIES[chart], estimate,
                                                 beyond, exclude, exclude_out_of_control,
                                                 max_iterations)
     center = params["center"]
@@ -738,7 +748,7 @@ def _target(data: Any, limits: Any) -> tuple[Array, Array, float, float, str]:
     points, sizes, center, sigma = _means_and_sigma(data)
     if limits is None:
         return points, sizes, center, sigma, "I"
-    given = _given(limits, ["center", "sigma"])
+    given = _given(limits, ["center", "sigma"], "variables")
     return points, sizes, given["center"], given["sigma"], "II"
 
 
