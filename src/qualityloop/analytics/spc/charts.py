@@ -63,6 +63,18 @@ class ControlChart:
         The dispersion chart that goes with an x-bar or individuals chart (R, s or MR).
     lower_statistic : numpy.ndarray or None
         CUSUM only: the lower sum C- (plotted below zero).
+    parameters : dict
+        Chart settings to carry into phase II with :meth:`limits` (``lam`` and ``L`` of an
+        EWMA, ``k`` and ``h`` of a CUSUM; an np chart's ``center`` is its fraction p).
+
+    Examples
+    --------
+    >>> chart = p_chart([12, 15, 8, 10, 4, 7, 16, 9, 14, 10], 50)
+    >>> chart.summary().columns.tolist()[:4]
+    ['subgroup', 'size', 'statistic', 'center_line']
+    >>> later = p_chart([9, 6, 12], 50, limits=chart)
+    >>> later.phase, round(later.center, 3)
+    ('II', 0.21)
     """
 
     chart: str
