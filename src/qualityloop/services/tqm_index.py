@@ -615,7 +615,7 @@ def compute_index(records: Records, period: str, as_of: dt.date, chosen: list[in
     people = roll_up(records.people.dropna(subset=["unit_id"]).astype({"unit_id": int}),
                      members)
     customers = roll_up(records.customers, members)
-    reviews = rolled(records.reviews)
+    reviews, complaints = rolled(records.reviews), rolled(records.complaints)
     results = {
         "objectives_on_track": objectives_on_track(rolled(records.measurements)),
         "problem_recognition_training": training_coverage(people, records.training, periods),
@@ -623,9 +623,8 @@ def compute_index(records: Records, period: str, as_of: dt.date, chosen: list[in
         "capa_effective_first_check": capa_effective(rolled(records.verdicts)),
         "design_customer_participation": design_participation(reviews),
         "defects_caught_before_production": defects_caught(rolled(records.ncs), reviews),
-        "complaint_acknowledgement_days": median_days(rolled(records.complaints),
-                                                      "acknowledged_on", day),
-        "complaint_resolution_days": median_days(rolled(records.complaints), "resolved_on", day),
+        "complaint_acknowledgement_days": median_days(complaints, "acknowledged_on", day),
+        "complaint_resolution_days": median_days(complaints, "resolved_on", day),
         "feedback_response_rate": feedback_rate(rolled(records.answers),
                                                 expected_invitations(customers, periods)),
     }
