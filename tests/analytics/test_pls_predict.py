@@ -14,7 +14,7 @@ from .test_pls_errors import BLOCKS, PATHS, simulated
 
 
 def test_leave_one_out_equals_refitting_by_hand():
-    data = simulated(n=60, seed=4)
+    data = simulated(n=40, seed=4)
     model = PLSPathModel(BLOCKS, PATHS)
     table = pls_predict(model, data, folds=len(data), seed=0)
     targets = BLOCKS["B"] + BLOCKS["C"]

@@ -125,7 +125,10 @@ class PLSPathModel:
     seminr. Paths, loadings, R² and HTMT do not depend on the denominator. The algorithm runs
     on the indicators' correlation matrix, so a bootstrap resample costs one weighted
     correlation matrix and a few small matrix products, and all resamples run as one batch,
-    starting from the full-sample weights.
+    starting from the full-sample weights. Resamples are drawn from the rows used (after the
+    missing-value rule: with ``missing="mean"`` the mean-replaced data). Bootstrap p values
+    are two-sided from the t distribution with B - 1 degrees of freedom (as SmartPLS); BCa
+    intervals take their acceleration from the jackknife (Efron 1987).
 
     Examples
     --------
@@ -182,8 +185,10 @@ class PLSPathModel:
         seed : int, optional
             Seed of the resampling, for reproducible intervals.
         n_jobs : int, default 1
-            Processes for the bootstrap. The batch algorithm is already vectorised; more
-            processes only pay for large models or many resamples.
+            Processes for the bootstrap (the resamples are split between them; same draws as
+            one process). The batch algorithm is already vectorised and numpy's BLAS uses the
+            cores, so on the ECSI model (5,000 resamples, 2 cores) two processes are slower
+            than one; try it for much larger models.
 
         Returns
         -------
