@@ -18,7 +18,7 @@ from django.db import connection, models
 
 from qualityloop.records.base import RECORD_HISTORY
 
-RECORD_APPS = ("organisation", "customers", "quality")
+RECORD_APPS = ("organisation", "customers", "quality", "assessment")
 CHUNK_ROWS = 100_000
 REBUILD_INDEXES_FROM_ROWS = 50_000  # bigger loads drop secondary indexes and build them after
 
