@@ -32,6 +32,8 @@ POSTGRES_TEST_GLOBS=(
     tests/test_roles.py
     tests/test_admin.py
     tests/test_web.py
+    tests/test_record_forms.py
+    tests/test_problem_solving.py
     tests/test_tqm_index.py
 )
 

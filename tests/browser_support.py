@@ -104,3 +104,13 @@ def log_in(page, base: str, login: dict, path: str = "/") -> None:
     page.fill("#id_password", login["password"])
     page.click("button[type=submit]")
     page.wait_for_url(base + path)
+
+
+@pytest.fixture
+def desktop_page(browser):
+    """A fresh page in a 1366x900 window (own cookies), closed after the test."""
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    yield page
+    context.close()

@@ -5,6 +5,7 @@ from django.urls import path
 
 from qualityloop.web.api.api import api
 from qualityloop.web.views import (
+    assessment,
     assessment_rounds,
     dashboard,
     record_forms,
@@ -40,6 +41,7 @@ urlpatterns = [
          name="record-delete"),
     path("records/<str:kind_name>/<str:external_id>/", records.record_detail,
          name="record-detail"),
+    path("assessment/", assessment.assessment_page, name="assessment"),
     path("assessment/rounds/", assessment_rounds.round_list, name="assessment-rounds"),
     path("assessment/rounds/new/", assessment_rounds.round_new, name="assessment-round-new"),
     path("assessment/rounds/<str:key>/", assessment_rounds.round_detail, name="assessment-round"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -10,6 +11,7 @@ from qualityloop.records.base import HistoricalRecord
 from qualityloop.records.quality import choices
 
 PERSON = "organisation.Person"
+WHY_LINES = range(1, 6)
 UNIT = "organisation.OrgUnit"
 
 
@@ -174,6 +176,18 @@ class Nonconformance(HistoricalRecord):
         max_length=12, choices=choices.CauseCategory.choices, blank=True
     )
     containment = models.TextField(blank=True)
+    # The 5 whys: each "why" asks about the "because" before it; the last "because" is the root
+    # cause. Ten plain columns, so they import, export, show in the API and in history as text.
+    why_1 = models.CharField("why 1", max_length=300, blank=True, default="")
+    because_1 = models.CharField("because 1", max_length=300, blank=True, default="")
+    why_2 = models.CharField("why 2", max_length=300, blank=True, default="")
+    because_2 = models.CharField("because 2", max_length=300, blank=True, default="")
+    why_3 = models.CharField("why 3", max_length=300, blank=True, default="")
+    because_3 = models.CharField("because 3", max_length=300, blank=True, default="")
+    why_4 = models.CharField("why 4", max_length=300, blank=True, default="")
+    because_4 = models.CharField("because 4", max_length=300, blank=True, default="")
+    why_5 = models.CharField("why 5", max_length=300, blank=True, default="")
+    because_5 = models.CharField("because 5", max_length=300, blank=True, default="")
     root_cause = models.TextField(blank=True, help_text="Result of 5 whys or other cause analysis")
     quantity_affected = models.PositiveIntegerField(default=1)
     cost_of_poor_quality = models.DecimalField(
@@ -195,6 +209,13 @@ class Nonconformance(HistoricalRecord):
         default=choices.NonconformanceStatus.OPEN,
     )
     closed_on = models.DateField(null=True, blank=True)
+    # The closing signature: set only by the close step, after the signer re-entered a password
+    # (not editable, so no form, import or API body can write it).
+    signed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, editable=False,
+        on_delete=models.SET_NULL, related_name="+", verbose_name="closed and signed by",
+    )
+    signed_at = models.DateTimeField("signed at", null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-detected_on"]
@@ -204,6 +225,56 @@ class Nonconformance(HistoricalRecord):
             raise ValidationError({"closed_on": "A closed nonconformance needs a closing date."})
         if self.closed_on and self.detected_on and self.closed_on < self.detected_on:
             raise ValidationError({"closed_on": "Closed before it was detected."})
+        if self.status == choices.NonconformanceStatus.CLOSED and self.pk is not None:
+            self._check_closing()
+
+    def whys(self) -> list[tuple[str, str]]:
+        """The 5 whys filled in so far, as (why, because) pairs."""
+        pairs = [(getattr(self, f"why_{i}"), getattr(self, f"because_{i}")) for i in WHY_LINES]
+        return [(why, because) for why, because in pairs if why or because]
+
+    def closing_blockers(self) -> list[str]:
+        """Why the nonconformance may not close yet (empty when it may).
+
+        Every action must have an effectiveness verdict (cancelled ones aside), and at least one
+        must have been verified effective: an action found ineffective needs a follow-up that
+        works.
+        """
+        actions = [a for a in self.actions.order_by("due_on", "pk")
+                   if a.status != choices.ActionStatus.CANCELLED]
+        if not actions:
+            return ["No action has been recorded: add a corrective action and verify that it "
+                    "is effective before closing."]
+        verdicts = (choices.ActionStatus.EFFECTIVE, choices.ActionStatus.INEFFECTIVE)
+        problems = [
+            f"Action {a.external_id} ({a.description[:60]}) has no effectiveness verdict yet "
+            f"(status: {a.get_status_display()}); record its effectiveness check first."
+            for a in actions if a.status not in verdicts
+        ]
+        if not problems and not any(a.status == choices.ActionStatus.EFFECTIVE for a in actions):
+            failed = ", ".join(a.external_id for a in actions)
+            problems.append(f"No action was verified effective ({failed} found ineffective): "
+                            "add a follow-up action and verify it.")
+        return problems
+
+    def _check_closing(self) -> None:
+        """Closing an open nonconformance needs a fresh signature and every action verified.
+
+        A record created already closed (an import of past work, say) is not checked: its
+        actions may follow in the same import, and the work was signed off elsewhere.
+        """
+        stored = type(self)._default_manager.filter(pk=self.pk).values(
+            "status", "signed_at").first()
+        if stored is None or stored["status"] == choices.NonconformanceStatus.CLOSED:
+            return
+        problems = []
+        if self.signed_at is None or self.signed_at == stored["signed_at"]:
+            problems.append(
+                "Closing a nonconformance needs a signature: use Close on its page (or POST "
+                f"/api/nonconformances/{self.external_id}/close), which asks for your password.")
+        problems.extend(self.closing_blockers())
+        if problems:
+            raise ValidationError({"status": problems})
 
 
 class CorrectiveAction(HistoricalRecord):

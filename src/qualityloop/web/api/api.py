@@ -14,6 +14,7 @@ from ninja.errors import ValidationError
 from qualityloop.records.accounts.models import role_of
 from qualityloop.services.permissions import NotAllowed, may_change_records
 from qualityloop.services.record_kinds import KINDS, Column, RecordKind, kind_for_model
+from qualityloop.web.api import problem_solving
 from qualityloop.web.api.auth import API_AUTH
 from qualityloop.web.api.records import Invalid, build_router, caller
 from qualityloop.web.api.schemas import ErrorOut, KindOut, MeOut, column_type_name
@@ -75,6 +76,8 @@ def _message_of(error: dict) -> str:
 
 for _kind in KINDS:
     api.add_router(f"/{_kind.name}/", build_router(_kind))
+api.add_router("/nonconformances/", problem_solving.nonconformance_steps)
+api.add_router("/actions/", problem_solving.action_steps)
 
 
 @api.get("/me", response={200: MeOut, 401: ErrorOut}, tags=["account"],

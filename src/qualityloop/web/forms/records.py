@@ -9,6 +9,7 @@ messages are put next to the fields they concern.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from django import forms
@@ -72,6 +73,7 @@ def _form_field(column: Column) -> forms.Field:
     if column.is_multi_reference:
         if is_searchable(column):
             return forms.CharField(widget=_search_widget(column, True), **common)
+        common["help_text"] = "Ctrl- or Cmd-click to pick several."
         return PickMany(choices=_reference_options(column), **common)
     if column.is_reference:
         if is_searchable(column):
@@ -123,6 +125,8 @@ class RecordForm(forms.Form):
         """The raw column values, as an import row or a JSON body would give them."""
         data: dict[str, Any] = {}
         for column in self.record_kind.columns:
+            if column.name not in self.fields:
+                continue
             value = self.cleaned_data.get(column.name)
             if column.is_multi_reference and isinstance(value, str):
                 value = [part.strip() for part in value.split(";") if part.strip()]
@@ -148,13 +152,15 @@ class RecordForm(forms.Form):
             self.add_error(None if name == ALL or name not in self.fields else name, message)
 
 
-def record_form_class(kind: RecordKind) -> type[RecordForm]:
-    """The form class of a record kind: one field per column of the kind, in column order.
+def record_form_class(kind: RecordKind, only: Sequence[str] | None = None) -> type[RecordForm]:
+    """The form class of a record kind: one field per column of the kind (or per column named in
+    ``only``), in column order.
 
     Built per request, because whether a reference is a select or a search depends on how many
     records it could point to.
     """
-    fields = {column.name: form_field(column) for column in kind.columns}
+    fields = {column.name: form_field(column) for column in kind.columns
+              if only is None or column.name in only}
     searchable = frozenset(
         name for name, field in fields.items() if "data-search" in field.widget.attrs
     )

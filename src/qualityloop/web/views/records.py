@@ -23,6 +23,7 @@ from django.utils.http import urlencode
 from qualityloop.records.base import external_ids, pks_of_link_rows
 from qualityloop.services import metrics, permissions
 from qualityloop.services.record_kinds import KINDS, Column, RecordKind, get_kind, kind_for_model
+from qualityloop.web.views.nc_workflow import workflow_context
 
 PAGE_SIZE = 50
 LIST_COLUMNS = 8
@@ -227,9 +228,18 @@ def record_index(request: HttpRequest) -> HttpResponse:
 # Detail ------------------------------------------------------------------------------------
 
 
+# Columns a kind's own part of the detail page shows instead (the NC workflow: the 5 whys).
+SHOWN_ELSEWHERE = {
+    "nonconformances": {f"{word}_{n}" for word in ("why", "because") for n in range(1, 6)},
+}
+
+
 def _fields(obj: models.Model, kind: RecordKind) -> list[dict]:
     shown = []
+    elsewhere = SHOWN_ELSEWHERE.get(kind.name, set())
     for column in kind.columns:
+        if column.name in elsewhere:
+            continue
         entry: dict[str, Any] = {"label": column.field.verbose_name, "many": None}
         if column.is_multi_reference:
             entry["many"], entry["total"] = many_cells(obj, column)
@@ -282,6 +292,12 @@ def _links_text(field: Any, rows: list[dict]) -> str:
     return "; ".join(ids) or "–"
 
 
+def _field_order(obj: models.Model):
+    """Sort key putting changes in the order the fields are declared (as on the page)."""
+    order = {f.name: i for i, f in enumerate(obj._meta.get_fields())}
+    return lambda change: order.get(change.field, len(order))
+
+
 def history_entries(obj: models.Model) -> list[dict]:
     """The record's history, newest first: who, when, what kind of change, fields old -> new."""
     if not hasattr(obj, "history"):
@@ -293,7 +309,7 @@ def history_entries(obj: models.Model) -> list[dict]:
             break
         changes = []
         if older is not None:
-            for change in newer.diff_against(older).changes:
+            for change in sorted(newer.diff_against(older).changes, key=_field_order(obj)):
                 field = obj._meta.get_field(change.field)
                 shown = _links_text if field.many_to_many else _value_text
                 changes.append({
@@ -323,11 +339,18 @@ def record_detail(request: HttpRequest, kind_name: str, external_id: str) -> Htt
     kind = _kind_or_404(kind_name)
     visible = permissions.restrict(kind.model.objects.all(), request.user, kind)
     obj = get_object_or_404(visible, external_id=external_id)
-    context = {
+    context = detail_context(request, kind, obj)
+    if kind.name == "nonconformances":
+        context["workflow"] = workflow_context(obj, request.user)  # type: ignore[arg-type]
+    return render(request, "qualityloop/record_detail.html", context)
+
+
+def detail_context(request: HttpRequest, kind: RecordKind, obj: models.Model) -> dict[str, Any]:
+    """What the detail page of any record shows (pages of one kind add their own parts)."""
+    return {
         "kind": kind, "title": kind_title(kind), "object": obj,
         "fields": _fields(obj, kind), "related": _related(obj),
         "history": history_entries(obj), "has_history": hasattr(obj, "history"),
         "customer": _customer_section(obj) if kind.name == "customers" else None,
     }
-    return render(request, "qualityloop/record_detail.html", context)
 

@@ -1,0 +1,95 @@
+"""What the nonconformance page shows of the problem-solving workflow: the steps reached, the
+5 whys, the actions with their effectiveness checks (overdue ones marked), the forms of each step
+and, until it may close, why not."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils import timezone
+
+from qualityloop.records.quality.choices import CauseCategory, NonconformanceStatus
+from qualityloop.records.quality.models import WHY_LINES, CorrectiveAction, Nonconformance
+from qualityloop.services import permissions, problem_solving
+from qualityloop.services.record_kinds import get_kind
+from qualityloop.web.forms.records import RecordForm, form_field, record_form_class
+
+ACTION_FIELDS = ("kind", "description", "owner", "due_on", "effectiveness_criteria")
+STEP_LABELS = (
+    (NonconformanceStatus.OPEN, "Raised"), (NonconformanceStatus.CONTAINED, "Contained"),
+    (NonconformanceStatus.ROOT_CAUSE, "Root cause"), (NonconformanceStatus.ACTION, "Actions"),
+    (NonconformanceStatus.VERIFICATION, "Verification"), (NonconformanceStatus.CLOSED, "Closed"),
+)
+
+
+def action_form(data: Any = None) -> RecordForm:
+    """The form that adds an action from the NC page (owner and due date required there)."""
+    return record_form_class(get_kind(problem_solving.ACTIONS), only=ACTION_FIELDS)(data)
+
+
+class CheckForm(forms.Form):
+    """The effectiveness check of one action."""
+
+    effective = forms.ChoiceField(
+        label="Effective?", choices=[("yes", "Yes, effective"), ("no", "No, not effective")],
+        widget=forms.RadioSelect)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        kind = get_kind(problem_solving.ACTIONS)
+        self.fields["verified_by"] = form_field(kind.column("verified_by"))
+        self.fields["checked_on"] = form_field(kind.column("effectiveness_checked_on"))
+        self.fields["evidence"] = form_field(kind.column("effectiveness_result"))
+        self.fields["verified_by"].label = "Verified by"
+        self.fields["checked_on"].label = "Checked on"
+        self.fields["evidence"].label = "Evidence"
+        self.order_fields(["verified_by", "checked_on", "effective", "evidence"])
+
+
+def check_form(action: CorrectiveAction, data: Any = None) -> CheckForm:
+    initial = {"checked_on": timezone.localdate().isoformat()}
+    return CheckForm(data, prefix=action.external_id, initial=initial)
+
+
+def steps(nc: Nonconformance) -> list[dict[str, str]]:
+    """The workflow steps with their state: done, current or to do (cancelled: all to do)."""
+    order = [str(status) for status, _ in STEP_LABELS]
+    reached = order.index(nc.status) if nc.status in order else -1
+    return [{"label": label, "state": "done" if i < reached else
+             "current" if i == reached else "todo"}
+            for i, (_status, label) in enumerate(STEP_LABELS)]
+
+
+def workflow_context(nc: Nonconformance, user: Any, problems: dict[str, Any] | None = None,
+                     forms_given: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Everything the workflow part of the NC page needs.
+
+    ``problems`` maps a step (``containment``, ``root_cause``, ``close``) to its messages;
+    ``forms_given`` holds bound forms with their errors (``action``, ``check:<action id>``).
+    """
+    given = forms_given or {}
+    today = timezone.localdate()
+    actions = list(nc.actions.select_related("owner", "verified_by").order_by("due_on", "pk"))
+    whys = dict(enumerate(nc.whys(), start=1))
+    closed = nc.status == NonconformanceStatus.CLOSED
+    return {
+        "nc": nc, "steps": steps(nc), "problems": problems or {},
+        "may_write": permissions.may(user, get_kind(problem_solving.NCS),
+                                     permissions.Action.WRITE),
+        "open": nc.status not in problem_solving.FINISHED,
+        "closed": closed,
+        "whys": [{"number": n, "why": whys.get(n, ("", ""))[0],
+                  "because": whys.get(n, ("", ""))[1]} for n in WHY_LINES],
+        "cause_options": CauseCategory.choices,
+        "actions": [{
+            "obj": a, "overdue": problem_solving.is_overdue(a, today),
+            "judged": a.status in ("effective", "ineffective"),
+            "check_form": given.get(f"check:{a.external_id}") or check_form(a),
+            "check_open": f"check:{a.external_id}" in given,
+        } for a in actions],
+        "overdue_count": sum(problem_solving.is_overdue(a, today) for a in actions),
+        "action_form": given.get("action") or action_form(),
+        "blockers": [] if closed else nc.closing_blockers(),
+        "today": today,
+    }
