@@ -28,6 +28,7 @@ POSTGRES_TEST_GLOBS=(
     tests/test_users*.py
     tests/test_demo*.py
     tests/test_retention_service.py
+    tests/test_exposures.py
     tests/test_retention_page.py
     tests/test_roles.py
     tests/test_admin.py

@@ -337,7 +337,7 @@ class Grid:
         length = np.where(subjects.length > 0, subjects.length, SAME_DAY_CHURN_STOP)
         last = np.append(pos[1:] != pos[:-1], True)
         stop = np.where(last, length[pos], np.append(start[1:], 0.0))
-        first = np.append(True, ~last[:-1])
+        first = np.append(True, last[:-1])
         first_row = np.maximum.accumulate(np.where(first, np.arange(len(pos)), 0))
         return cls(pos, start, stop, first_row, keys)
 
@@ -404,23 +404,23 @@ def _assemble(records, subjects, grid, counters, latest, unit_tqm) -> pd.DataFra
         "segment": _categorical(customers["segment"], grid.pos),
         "start": grid.start,
         "stop": grid.stop,
-        "event": (last & (subjects.event[grid.pos] == 1)).astype(np.int8),
+        "event": (last & (subjects.event[grid.pos] == 1)).astype(np.int64),
         "field_defects": total.pop("field_defects").astype(np.int64),
     })
     for name in sorted(n for n in total if n.startswith("defects_")):
         frame[name] = total.pop(name).astype(np.int64)
     frame["complaint_count"] = total["complaint_count"].astype(np.int64)
-    frame["open_complaint"] = (total["open_complaints"] > 0).astype(np.int8)
-    frame["slow_complaint"] = (total["slow_complaints"] > 0).astype(np.int8)
-    frame["took_part_in_design"] = (total["design_reviews"] > 0).astype(np.int8)
+    frame["open_complaint"] = (total["open_complaints"] > 0).astype(np.int64)
+    frame["slow_complaint"] = (total["slow_complaints"] > 0).astype(np.int64)
+    frame["took_part_in_design"] = (total["design_reviews"] > 0).astype(np.int64)
     without = _fill_by_unit(records.designed_without_customers,
                             customers["serving_unit"].to_numpy())
     frame["designed_without_customers"] = without[grid.pos]
-    frame["requirement_missed"] = (value["requirement"] == 0).astype(np.int8)
-    frame["requirement_surpassed"] = (value["requirement"] == 2).astype(np.int8)
+    frame["requirement_missed"] = (value["requirement"] == 0).astype(np.int64)
+    frame["requirement_surpassed"] = (value["requirement"] == 2).astype(np.int64)
     frame["nps"] = value["nps"]
     frame["csat"] = value["csat"]
-    frame["no_feedback_yet"] = np.isnan(value["feedback"]).astype(np.int8)
+    frame["no_feedback_yet"] = np.isnan(value["feedback"]).astype(np.int64)
     tqm = pd.Series(unit_tqm, dtype=float) if unit_tqm else pd.Series(dtype=float)
     frame["unit_tqm"] = tqm.reindex(units.categories).to_numpy(dtype=float)[units.codes]
     return frame
