@@ -82,6 +82,16 @@ def test_rossi_breslow_and_efron_match_statsmodels(rossi: pd.DataFrame) -> None:
     assert_matches(stratified, "rossi_breslow_strata", source)
 
 
+def test_robust_errors_with_tied_times_match_statsmodels(rossi: pd.DataFrame) -> None:
+    # tied weeks: the score residuals must spread each tied group's risk-set terms correctly
+    model = CoxPH(ties="breslow", robust=True).fit(rossi, duration_col="week",
+                                                   event_col="arrest")
+    assert_matches(model, "rossi_breslow_robust", "cox_statsmodels_reference.csv")
+    efron = CoxPH(robust=True).fit(rossi, duration_col="week", event_col="arrest")
+    # Efron's residuals differ (lifelines and statsmodels use Breslow's; R uses Efron's)
+    assert not np.allclose(efron.standard_errors_, model.standard_errors_, rtol=1e-3)
+
+
 @pytest.mark.parametrize(("case", "strata"), [("rossi_strata", ["race"]),
                                               ("rossi_strata2", ["wexp", "paro"])])
 def test_strata_match_lifelines(rossi: pd.DataFrame, case: str, strata: list[str]) -> None:

@@ -8,9 +8,9 @@ statsmodels is not one of our dependencies, so run this in a venv of its own:
     /tmp/peers-statsmodels/bin/python tests/reference/make_cox_breslow_reference.py
 
 It fits the Rossi recidivism data (tests/data/rossi/rossi.csv) with Breslow and with Efron ties,
-unstratified and stratified by race, and writes cox_statsmodels_reference.csv next to this
-script: one row per (case, quantity, name) with coefficients, standard errors and the partial
-log-likelihood.
+unstratified, stratified by race, and with robust standard errors (Breslow ties), and writes
+cox_statsmodels_reference.csv next to this script: one row per (case, quantity, name) with
+coefficients, standard errors and the partial log-likelihood.
 """
 
 from __future__ import annotations
@@ -26,11 +26,14 @@ HERE = Path(__file__).parent
 COVARIATES = ["fin", "age", "race", "wexp", "mar", "paro", "prio"]
 
 
-def fit(rossi: pd.DataFrame, case: str, ties: str, strata: str | None) -> list[dict]:
+def fit(rossi: pd.DataFrame, case: str, ties: str, strata: str | None,
+        robust: bool = False) -> list[dict]:
     covariates = [c for c in COVARIATES if c != strata]
     model = PHReg(rossi["week"], rossi[covariates], status=rossi["arrest"], ties=ties,
                   strata=None if strata is None else rossi[strata])
-    result = model.fit()
+    # groups = one per row: the robust (sandwich) variance; statsmodels' score residuals are
+    # Breslow's, so only the Breslow case is a reference for ours
+    result = model.fit(groups=np.arange(len(rossi)) if robust else None)
     rows = [{"case": case, "quantity": "coef", "name": n, "value": float(v)}
             for n, v in zip(covariates, result.params, strict=True)]
     rows += [{"case": case, "quantity": "se", "name": n, "value": float(v)}
@@ -44,7 +47,8 @@ def main() -> None:
     rossi = pd.read_csv(HERE.parent / "data" / "rossi" / "rossi.csv")
     rows = (fit(rossi, "rossi_breslow", "breslow", None)
             + fit(rossi, "rossi_efron", "efron", None)
-            + fit(rossi, "rossi_breslow_strata", "breslow", "race"))
+            + fit(rossi, "rossi_breslow_strata", "breslow", "race")
+            + fit(rossi, "rossi_breslow_robust", "breslow", None, robust=True))
     table = pd.DataFrame(rows)
     table.to_csv(HERE / "cox_statsmodels_reference.csv", index=False, float_format="%.17g")
     print(f"statsmodels {statsmodels.__version__}, numpy {np.__version__}")

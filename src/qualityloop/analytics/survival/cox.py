@@ -188,7 +188,8 @@ class CoxPH:
             Counting-process form: the row is at risk on (start, stop] with the covariates it
             holds; late entry is a first row starting after 0.
         covariates : sequence of str, optional
-            Default: every other numeric column.
+            Default: every other numeric column (so name a numeric subject id as
+            ``cluster_col``, or list the covariates).
         strata : str or sequence of str, optional
             Columns whose combinations get separate baseline hazards.
         cluster_col : str, optional
