@@ -295,3 +295,14 @@ def test_api_viewer_is_refused(org, client):
     response = client.post("/api/nonconformances/N-1/close", {"password": PASSWORD},
                            content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}")
     assert response.status_code == 403
+
+
+@pytest.mark.parametrize("role", ["admin", "top-management", "quality-manager", "unit-lead",
+                                  "staff", "viewer"])
+def test_api_steps_follow_the_role(org, client, role):
+    add_user("someone", role, password=PASSWORD)
+    _, token = ApiToken.issue(get_user_model().objects.get(username="someone"))
+    response = client.post("/api/nonconformances/N-2/containment", {"containment": "Hold"},
+                           content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert response.status_code == (403 if role == "viewer" else 200)
+    assert (_nc("N-2").containment == "Hold") == (role != "viewer")

@@ -196,3 +196,11 @@ def test_buttons_only_for_roles_that_may_write(client, org):
     staff = _login(client, "staff", "sam")
     detail = staff.get(reverse("record-detail", args=["customers", "C-1"])).content.decode()
     assert reverse("record-edit", args=["customers", "C-1"]) in detail
+
+
+def test_history_shows_the_values_a_record_was_created_with(manager, org):
+    manager.post(reverse("record-create", args=["nonconformances"]), _nc_form())
+    html = manager.get(reverse("record-detail", args=["nonconformances", "N-9"])).content.decode()
+    created = html[html.index("Created with"):]
+    assert "Cracked valve body" in created and "C-1; C-5" in created
+    assert "U-PL: Plant North" in created

@@ -20,7 +20,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils.http import urlencode
 
-from qualityloop.records.base import external_ids, pks_of_link_rows
+from qualityloop.records.base import external_ids, linked_pks, pks_of_link_rows
 from qualityloop.services import metrics, permissions
 from qualityloop.services.record_kinds import KINDS, Column, RecordKind, get_kind, kind_for_model
 from qualityloop.web.views.nc_workflow import workflow_context
@@ -298,6 +298,22 @@ def _field_order(obj: models.Model):
     return lambda change: order.get(change.field, len(order))
 
 
+def _initial_values(obj: models.Model, version: Any) -> list[dict]:
+    """The values a record was created with (every field given a value, links included)."""
+    shown = []
+    for field in obj._meta.concrete_fields:
+        value = getattr(version, field.attname)
+        if field.name in ("id", "created_at", "updated_at") or value in (None, ""):
+            continue
+        shown.append({"field": field.verbose_name, "old": "–", "new": _value_text(field, value)})
+    for field in obj._meta.many_to_many:
+        pks = linked_pks(version, field.name)
+        if pks:
+            ids = "; ".join(sorted(external_ids(field.related_model, pks)))
+            shown.append({"field": field.verbose_name, "old": "–", "new": ids})
+    return shown
+
+
 def history_entries(obj: models.Model) -> list[dict]:
     """The record's history, newest first: who, when, what kind of change, fields old -> new."""
     if not hasattr(obj, "history"):
@@ -308,7 +324,9 @@ def history_entries(obj: models.Model) -> list[dict]:
         if len(entries) == HISTORY_SHOWN:
             break
         changes = []
-        if older is not None:
+        if older is None and newer.history_type == "+":
+            changes = _initial_values(obj, newer)
+        elif older is not None:
             for change in sorted(newer.diff_against(older).changes, key=_field_order(obj)):
                 field = obj._meta.get_field(change.field)
                 shown = _links_text if field.many_to_many else _value_text
