@@ -29,6 +29,7 @@ from qualityloop.records.quality.models import (
     ManagementReview,
     Nonconformance,
     ObjectiveMeasurement,
+    ProcessMeasurement,
     QualityObjective,
     QualityPolicy,
     QualityStrategy,
@@ -166,6 +167,12 @@ def management_review() -> ManagementReview:
                             chair=saved(person()))
 
 
+def process_measurement() -> ProcessMeasurement:
+    return ProcessMeasurement(
+        external_id=_xid("PM"), characteristic="Bore", org_unit=saved(unit()), subgroup="S-1",
+        measured_at=dt.datetime(2024, 3, 1, 8, tzinfo=dt.UTC), value=12.01, lsl=11.9, usl=12.1)
+
+
 BUILDERS = {
     OrgUnit: unit, Person: person, QualityPolicy: policy, QualityStrategy: strategy,
     QualityObjective: objective, ObjectiveMeasurement: objective_measurement,
@@ -174,7 +181,7 @@ BUILDERS = {
     Order: order, FeedbackResponse: feedback, Complaint: complaint,
     DesignProject: design_project, DesignStageReview: design_review,
     Nonconformance: nonconformance, CorrectiveAction: action, ChangeRequest: change_request,
-    ManagementReview: management_review,
+    ManagementReview: management_review, ProcessMeasurement: process_measurement,
 }
 
 

@@ -122,6 +122,9 @@ def build_organisation() -> dict:
     review = qm.ManagementReview.objects.create(external_id="MR-1", title="Q3 review",
                                                 held_on=days_ago(60), chair=ann)
     review.attendees.set([ann, bob])
+    qm.ProcessMeasurement.objects.create(
+        external_id="PM-1", characteristic="Bore diameter", org_unit=plant, subgroup="S-1",
+        measured_at=timezone.now(), value=12.004, unit_of_measure="mm", lsl=11.98, usl=12.02)
     return {"company": company, "plant": plant, "sales": sales, "ann": ann, "c1": c1, "nc1": nc1,
             "complaint": k1}
 

@@ -329,6 +329,8 @@ KINDS: list[RecordKind] = [
     RecordKind("actions", "quality.CorrectiveAction", "Corrective and preventive actions"),
     RecordKind("change-requests", "quality.ChangeRequest", "Change requests"),
     RecordKind("management-reviews", "quality.ManagementReview", "Management reviews"),
+    RecordKind("process-measurements", "quality.ProcessMeasurement",
+               "Measured process characteristics (for x-bar/R and I-MR charts)"),
 ]
 
 _BY_NAME = {kind.name: kind for kind in KINDS}

@@ -12,6 +12,7 @@ from qualityloop.web.views import (
     record_forms,
     records,
     retention,
+    spc,
     survey,
 )
 
@@ -31,6 +32,8 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", dashboard.dashboard, name="dashboard"),
     path("retention/", retention.retention_page, name="retention"),
+    path("spc/", spc.spc_page, name="spc"),
+    path("spc/raise/", spc.raise_nonconformance, name="spc-raise"),
     path("records/", records.record_index, name="record-index"),
     path("records/<str:kind_name>/", records.record_list, name="record-list"),
     path("records/<str:kind_name>/new/", record_forms.record_create, name="record-create"),

@@ -9,6 +9,7 @@ from qualityloop.records.quality.models import (
     ManagementReview,
     Nonconformance,
     ObjectiveMeasurement,
+    ProcessMeasurement,
     QualityObjective,
     QualityPolicy,
     QualityStrategy,
@@ -101,3 +102,13 @@ class ManagementReviewAdmin(SimpleHistoryAdmin):
     list_filter = ("status",)
     search_fields = ("external_id", "title", "decisions")
     autocomplete_fields = ("chair", "attendees")
+
+
+@admin.register(ProcessMeasurement)
+class ProcessMeasurementAdmin(SimpleHistoryAdmin):
+    list_display = ("external_id", "characteristic", "org_unit", "subgroup", "measured_at",
+                    "value", "unit_of_measure")
+    list_filter = ("characteristic", "org_unit")
+    search_fields = ("external_id", "characteristic", "subgroup")
+    autocomplete_fields = ("org_unit",)
+    list_select_related = ("org_unit",)

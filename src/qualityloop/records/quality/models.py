@@ -379,3 +379,29 @@ class ManagementReview(HistoricalRecord):
 
     class Meta:
         ordering = ["-held_on"]
+
+
+class ProcessMeasurement(HistoricalRecord):
+    """One measured value of a process characteristic, the raw data of x-bar/R and I-MR charts.
+
+    Values measured together share a ``subgroup`` (the sample id); subgroups of one value are
+    charted as individuals. Specification limits, when given, are those in force for the value.
+    """
+
+    characteristic = models.CharField(max_length=100, help_text="e.g. Shaft diameter")
+    org_unit = models.ForeignKey(UNIT, on_delete=models.PROTECT, related_name="measurements")
+    subgroup = models.CharField(max_length=64, help_text="Sample id: values measured together")
+    measured_at = models.DateTimeField()
+    value = models.FloatField()
+    unit_of_measure = models.CharField(max_length=30, blank=True)
+    lsl = models.FloatField("lower specification limit", null=True, blank=True)
+    usl = models.FloatField("upper specification limit", null=True, blank=True)
+
+    class Meta:
+        ordering = ["characteristic", "measured_at", "pk"]
+        indexes = [models.Index(fields=["org_unit", "characteristic", "measured_at"])]
+
+    def clean(self) -> None:
+        if self.lsl is not None and self.usl is not None and not self.lsl < self.usl:
+            raise ValidationError({"usl": "The upper specification limit must be above the "
+                                          "lower one."})

@@ -17,7 +17,7 @@ import numpy as np
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 
-from qualityloop.services.demo import customer_side, organisation, survey
+from qualityloop.services.demo import customer_side, organisation, process, survey
 from qualityloop.services.demo.calendar import Calendar
 from qualityloop.services.demo.causal_model import Effects, World, simulate
 from qualityloop.services.demo.writer import (
@@ -138,6 +138,7 @@ def _build_all(rng, loader: _Loader, cal: Calendar, world: World, today: np.date
     organisation.build_change_requests(rng, write, link, cal, org, ncs_by_unit)
     organisation.build_management_reviews(write, link, cal, org, _review_inputs(cal, world))
     survey.build_survey_rounds(rng, write, link, cal, org, world)
+    process.build_process_measurements(rng, write, cal, org, world)
 
 
 def _review_inputs(cal: Calendar, world: World) -> list[str]:
