@@ -15,10 +15,10 @@ if [[ -z "${PYTHON:-}" ]]; then
 fi
 
 if [[ "${1:-}" == "--quick" ]]; then
-    rfm=(20000); km=(20000); bgnbd=(--customers 20000 --repeats 1)
+    rfm=(20000); km=(20000); bgnbd=(--customers 20000 --repeats 1); cox=(20000 --repeats 1)
     demo=(500); import=(5000)
 else
-    rfm=(1000000); km=(1000000); bgnbd=(--customers 1000000)
+    rfm=(1000000); km=(1000000); bgnbd=(--customers 1000000); cox=(1000000)
     demo=(2000 100000); import=(200000)
 fi
 
@@ -42,6 +42,7 @@ failed=()
 run rfm_summary.py "${rfm[@]}"
 run kaplan_meier.py "${km[@]}"
 run bgnbd_fit.py "${bgnbd[@]}"
+run cox_fit.py "${cox[@]}"
 run demo_generation.py "${demo[@]}"
 run import_orders.py "${import[@]}"
 
