@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 RINGS = (25, 50, 75, 100)
 LABEL_RADIUS = 116
 LABEL_WIDTH = 16  # characters per line of a construct label
-RADAR_SIZE = 330
+RADAR_SIZE = 360
 SERIES_COLOURS = (PALETTE[0], PALETTE[5], PALETTE[1], PALETTE[2])
 CONSTRUCT_COLOURS = ["#1f5f8b", "#e07b39", "#5b9a68", "#b8403a", "#8c6bb1", "#7f7f7f",
                      "#c9a227", "#3fa7b5", "#d16ba5"]
