@@ -38,18 +38,28 @@ def split_into_intervals(data: pd.DataFrame, seed: int = 3) -> pd.DataFrame:
     return pd.DataFrame(pieces).drop(columns="week")
 
 
-def test_splitting_subjects_into_intervals_changes_nothing(rossi: pd.DataFrame) -> None:
-    whole = CoxPH(robust=True).fit(rossi, duration_col="week", event_col="arrest")
+@pytest.mark.parametrize(("ties", "strata"), [("efron", None), ("breslow", "race")])
+def test_splitting_subjects_into_intervals_changes_nothing(
+    rossi: pd.DataFrame, ties: str, strata: str | None
+) -> None:
+    whole = CoxPH(ties=ties, robust=True).fit(rossi, duration_col="week", event_col="arrest",
+                                              strata=strata)
     split = split_into_intervals(rossi)
     assert len(split) > len(rossi) + 200
     covariates = list(whole.params_.index)
-    pieces = CoxPH(robust=True).fit(split, event_col="arrest", start_col="start",
-                                    stop_col="stop", covariates=covariates, cluster_col="id")
+    pieces = CoxPH(ties=ties, robust=True).fit(
+        split, event_col="arrest", start_col="start", stop_col="stop", covariates=covariates,
+        cluster_col="id", strata=strata)
     np.testing.assert_allclose(pieces.params_, whole.params_, rtol=1e-10)
     np.testing.assert_allclose(pieces.variance_matrix_, whole.variance_matrix_, rtol=1e-8)
     # the robust variance sums a subject's rows: the same as one row per subject
     np.testing.assert_allclose(pieces.standard_errors_, whole.standard_errors_, rtol=1e-8)
     assert pieces.log_likelihood_ == pytest.approx(whole.log_likelihood_, rel=1e-12)
+    # the baseline belongs to the mean row, and the split has more rows of long-lived subjects
+    shift = (split[covariates].mean() - rossi[covariates].mean()) @ whole.params_
+    np.testing.assert_allclose(
+        pieces.baseline_cumulative_hazard_.loc[whole.baseline_hazard_.index],
+        whole.baseline_cumulative_hazard_ * np.exp(shift), rtol=1e-9, atol=1e-15)
 
 
 def test_late_entry_leaves_the_subject_out_of_earlier_risk_sets() -> None:
