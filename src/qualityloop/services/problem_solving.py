@@ -100,10 +100,10 @@ def add_action(nc: Nonconformance, user: Any, values: Mapping[str, Any]) -> Corr
     data.setdefault("external_id", next_action_id(nc))
     data.setdefault("status", ActionStatus.PLANNED)
     with transaction.atomic():
-        action, _ = write_record(kind, data, instance=kind.model(), history_user=user,
-                                 change_reason=f"Action added to {nc.external_id}")
-        _advance(nc, user, NonconformanceStatus.ACTION, f"Action {action.external_id} added")
-    return action  # type: ignore[return-value]
+        added, _ = write_record(kind, data, instance=kind.model(), history_user=user,
+                                change_reason=f"Action added to {nc.external_id}")
+        _advance(nc, user, NonconformanceStatus.ACTION, f"Action {data['external_id']} added")
+    return added  # type: ignore[return-value]
 
 
 def record_effectiveness_check(
