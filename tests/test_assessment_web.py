@@ -196,3 +196,21 @@ def test_import_form_reports_problems_and_imports(opened, tmp_path):
 def test_nav_has_an_assessment_link(opened):
     html = _client("viewer").get(reverse("assessment-round", args=["SR-001"])).content.decode()
     assert '<a href="/assessment/rounds/" class="active">Assessment</a>' in html
+
+
+def test_admin_pages_of_the_survey_models(opened):
+    from django.contrib.auth.models import User
+
+    from qualityloop.records.assessment.models import Instrument, SurveyInvitation
+
+    assessment.submit_response(opened.links[0].token, {"lead1": 4})
+    User.objects.create_superuser("root", "root@example.org", PASSWORD)
+    client = Client()
+    client.login(username="root", password=PASSWORD)
+    for model in (Instrument, SurveyRound, SurveyInvitation, SurveyResponse):
+        name = f"admin:assessment_{model._meta.model_name}"
+        assert client.get(reverse(f"{name}_changelist")).status_code == 200, model
+        first = model.objects.first()
+        change = client.get(reverse(f"{name}_change", args=[first.pk]))
+        assert change.status_code == 200, model
+        assert "key_hash" not in change.content.decode()

@@ -20,6 +20,7 @@ class InstrumentAdmin(SimpleHistoryAdmin):
     list_display = ("external_id", "name", "version", "loaded_by", "loaded_on")
     search_fields = ("external_id", "name")
     readonly_fields = ("external_id", "name", "version")
+    autocomplete_fields = ("loaded_by",)
 
 
 @admin.register(SurveyRound)
@@ -28,7 +29,7 @@ class SurveyRoundAdmin(SimpleHistoryAdmin):
                     "closes_on")
     list_filter = ("status", "anonymous")
     search_fields = ("external_id", "name")
-    filter_horizontal = ("units",)
+    autocomplete_fields = ("instrument", "units", "opened_by")
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -44,9 +45,11 @@ class SurveyInvitationAdmin(ReadOnlyAdmin):
     list_display = ("pk", "round", "unit", "person", "created_at", "used_at")
     list_filter = ("round",)
     exclude = ("key_hash",)
+    raw_id_fields = ("round", "unit", "person")
 
 
 @admin.register(SurveyResponse)
 class SurveyResponseAdmin(ReadOnlyAdmin):
     list_display = ("pk", "round", "unit", "source", "submitted_at")
     list_filter = ("round", "source")
+    raw_id_fields = ("round", "unit", "invitation")

@@ -51,6 +51,14 @@ class RoundForm(forms.Form):
     closes_on = forms.DateField(required=False, label="Closing date",
                                 widget=forms.DateInput(attrs={"type": "date"}))
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        units = self.fields["units"]
+        units.label_from_instance = lambda unit: unit.name  # type: ignore[attr-defined]
+        instruments = self.fields["instrument"]
+        instruments.label_from_instance = (  # type: ignore[attr-defined]
+            lambda instrument: f"{instrument.name} {instrument.version}")
+
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         if data.get("links") == LINKS_PER_UNIT and not data.get("per_unit"):
