@@ -141,23 +141,27 @@ def read_records(unit: OrgUnit | None = None, as_of: dt.date | None = None) -> E
     )
 
 
+def _link_table(descriptor: Any) -> tuple[str, str, str]:
+    """A many-to-many field's link table: its name, the record column and the customer column."""
+    link = descriptor.field
+    return link.m2m_db_table(), link.m2m_column_name(), link.m2m_reverse_name()
+
+
 def _defect_rows() -> list[tuple]:
     """(customer, detected_on, stage) for every nonconformance that names affected customers."""
-    link = Nonconformance.affected_customers.field
-    through = link.remote_field.through._meta.db_table
+    through, record, customer = _link_table(Nonconformance.affected_customers)
     return _query(
-        f"SELECT t.{link.m2m_reverse_name()}, n.detected_on, n.stage "
+        f"SELECT t.{customer}, n.detected_on, n.stage "
         f"FROM {through} t JOIN {Nonconformance._meta.db_table} n "
-        f"ON n.id = t.{link.m2m_column_name()}")
+        f"ON n.id = t.{record}")
 
 
 def _participation_rows() -> list[tuple]:
     """(customer, held_on) for every design stage review a customer took part in."""
-    link = DesignStageReview.customer_participants.field
-    through = link.remote_field.through._meta.db_table
+    through, record, customer = _link_table(DesignStageReview.customer_participants)
     return _query(
-        f"SELECT t.{link.m2m_reverse_name()}, r.held_on FROM {through} t "
-        f"JOIN {DesignStageReview._meta.db_table} r ON r.id = t.{link.m2m_column_name()}")
+        f"SELECT t.{customer}, r.held_on FROM {through} t "
+        f"JOIN {DesignStageReview._meta.db_table} r ON r.id = t.{record}")
 
 
 def _requirement_frame(key_to_pos: pd.Series, as_of: dt.date) -> pd.DataFrame:
@@ -205,13 +209,12 @@ def _main_products(as_of: dt.date) -> pd.Series:
 def _design_participation_share(as_of: dt.date) -> pd.Series:
     """Per product: the share of its design stage reviews (held by ``as_of``) that had at least
     one customer participant."""
-    link = DesignStageReview.customer_participants.field
-    through = link.remote_field.through._meta.db_table
+    through, record, customer = _link_table(DesignStageReview.customer_participants)
     rows = _query(
-        f"SELECT p.product, r.id, COUNT(t.{link.m2m_reverse_name()}) "
+        f"SELECT p.product, r.id, COUNT(t.{customer}) "
         f"FROM {DesignStageReview._meta.db_table} r "
         f"JOIN {DesignProject._meta.db_table} p ON p.id = r.project_id "
-        f"LEFT JOIN {through} t ON t.{link.m2m_column_name()} = r.id "
+        f"LEFT JOIN {through} t ON t.{record} = r.id "
         f"WHERE r.held_on <= %s AND p.product <> '' GROUP BY p.product, r.id", [as_of])
     reviews = pd.DataFrame.from_records(rows, columns=["product", "review", "participants"])
     return (reviews["participants"] > 0).groupby(reviews["product"]).mean()
@@ -473,25 +476,41 @@ def customer_exposures(as_of: dt.date | None = None, unit: OrgUnit | None = None
 
 # summary ---------------------------------------------------------------------------------------
 
-def _levels(frame: pd.DataFrame) -> dict[str, pd.Series]:
-    """Each exposure cut into the levels the summary reports."""
-    def capped(column: str, top: int) -> pd.Series:
-        return frame[column].clip(upper=top).astype(int).astype(str).replace(
-            {str(top): f"{top}+"})
+Levels = tuple[np.ndarray, list[str]]  # a level code per row (-1: none) and the level names
 
-    nps = pd.cut(frame["nps"], [-1, 6, 8, 10], labels=["detractor (0-6)", "passive (7-8)",
-                                                        "promoter (9-10)"])
-    levels = {"all": pd.Series("all", index=frame.index), "segment": frame["segment"],
-              "field_defects": capped("field_defects", 3),
-              "complaint_count": capped("complaint_count", 2)}
+
+def _capped(values: np.ndarray, top: int) -> Levels:
+    names = [str(k) for k in range(top)] + [f"{top}+"]
+    return np.minimum(values, top).astype(np.int64), names
+
+
+def _binary(values: np.ndarray) -> Levels:
+    """0 no, 1 yes; anything else (NaN, an imputed share) unknown."""
+    return np.select([values == 0, values == 1], [0, 1], 2), ["no", "yes", "unknown"]
+
+
+def _score(values: np.ndarray, edges: list[float], names: list[str]) -> Levels:
+    """Scores cut at ``edges`` (right-closed bins); NaN is 'no answer yet'."""
+    codes = np.searchsorted(np.asarray(edges), values, side="left")
+    return np.where(np.isnan(values), len(names), codes), [*names, "no answer yet"]
+
+
+def _levels(frame: pd.DataFrame) -> dict[str, Levels]:
+    """Each exposure cut into the levels the summary reports."""
+    segment_codes, segments = pd.factorize(frame["segment"].astype(str), sort=True)
+    levels = {"all": (np.zeros(len(frame), dtype=np.int64), ["all"]),
+              "segment": (segment_codes, list(segments)),
+              "field_defects": _capped(frame["field_defects"].to_numpy(), 3),
+              "complaint_count": _capped(frame["complaint_count"].to_numpy(), 2)}
     binary = ["open_complaint", "slow_complaint", "took_part_in_design",
               "designed_without_customers", "requirement_missed", "requirement_surpassed"]
     binary += [c for c in frame.columns if c.startswith("defects_")]
     for column in binary:
-        levels[column] = frame[column].map({0: "no", 1: "yes"}).fillna("unknown")
-    levels["nps"] = nps.astype(object).fillna("no answer yet")
-    levels["csat"] = frame["csat"].map(lambda v: f"{v:.0f}", na_action="ignore").fillna(
-        "no answer yet")
+        levels[column] = _binary(frame[column].to_numpy(dtype=float))
+    levels["nps"] = _score(frame["nps"].to_numpy(dtype=float), [6, 8, 10],
+                           ["detractor (0-6)", "passive (7-8)", "promoter (9-10)"])
+    levels["csat"] = _score(frame["csat"].to_numpy(dtype=float), [1, 2, 3, 4, 5],
+                            ["1", "2", "3", "4", "5"])
     return levels
 
 
@@ -506,24 +525,27 @@ def exposure_summary(frame: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        One row per exposure and level: ``exposure``, ``level``, ``customers`` (customers with
-        any time at that level), ``events`` (churns at that level), ``customer_months``
-        (person-time, months of 30.44 days) and ``churn_per_1000_months`` (events per 1,000
-        customer-months: a crude rate, not adjusted for the other exposures or for tenure).
+        One row per exposure and level that occurs: ``exposure``, ``level``, ``customers``
+        (customers with any time at that level), ``events`` (churns at that level),
+        ``customer_months`` (person-time, months of 30.44 days) and ``churn_per_1000_months``
+        (events per 1,000 customer-months: a crude rate, not adjusted for the other exposures or
+        for tenure).
     """
-    months = (frame["stop"] - frame["start"]) / DAYS_PER_MONTH
+    months = ((frame["stop"] - frame["start"]) / DAYS_PER_MONTH).to_numpy(dtype=float)
+    events = frame["event"].to_numpy(dtype=float)
+    customer, names = pd.factorize(frame["customer"])
     parts = []
-    for exposure, level in _levels(frame).items():
-        grouped = pd.DataFrame({"level": level, "customer": frame["customer"],
-                                "event": frame["event"], "months": months}).groupby(
-            "level", observed=True, sort=True)
-        part = pd.DataFrame({"customers": grouped["customer"].nunique(),
-                             "events": grouped["event"].sum(),
-                             "customer_months": grouped["months"].sum()})
-        part.insert(0, "exposure", exposure)
-        parts.append(part.rename_axis("level").reset_index())
-    table = pd.concat(parts, ignore_index=True)[
-        ["exposure", "level", "customers", "events", "customer_months"]]
+    for exposure, (codes, labels) in _levels(frame).items():
+        size = len(labels)
+        seen = np.zeros((len(names), size), dtype=bool)
+        seen[customer, codes] = True
+        parts.append(pd.DataFrame({
+            "exposure": exposure, "level": labels,
+            "customers": seen.sum(axis=0),
+            "events": np.bincount(codes, weights=events, minlength=size).astype(np.int64),
+            "customer_months": np.bincount(codes, weights=months, minlength=size)}))
+    table = pd.concat(parts, ignore_index=True)
+    table = table[table["customers"] > 0].reset_index(drop=True)
     rate = 1000 * table["events"] / table["customer_months"].where(table["customer_months"] > 0)
     return table.assign(churn_per_1000_months=rate)
 
@@ -608,13 +630,12 @@ def value_at_risk(hazard_ratios: Mapping[str, float], horizon_months: int = 12, 
 def _open_nonconformances(as_of: dt.date) -> pd.DataFrame:
     """(kind, external_id, title, exposure, customer) for every nonconformance open on ``as_of``
     and each customer it affects."""
-    link = Nonconformance.affected_customers.field
-    through = link.remote_field.through._meta.db_table
+    through, record, customer = _link_table(Nonconformance.affected_customers)
     rows = _query(
         f"SELECT n.external_id, n.title, n.stage, c.external_id "
         f"FROM {Nonconformance._meta.db_table} n "
-        f"JOIN {through} t ON t.{link.m2m_column_name()} = n.id "
-        f"JOIN {Customer._meta.db_table} c ON c.id = t.{link.m2m_reverse_name()} "
+        f"JOIN {through} t ON t.{record} = n.id "
+        f"JOIN {Customer._meta.db_table} c ON c.id = t.{customer} "
         f"WHERE n.detected_on <= %s AND (n.closed_on IS NULL OR n.closed_on > %s) "
         f"AND n.status <> 'closed'", [as_of, as_of])
     table = pd.DataFrame.from_records(rows, columns=["external_id", "title", "stage", "customer"])
