@@ -27,7 +27,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +57,7 @@ from qualityloop.services.metrics import (
 )
 from qualityloop.services.record_kinds import get_kind
 from qualityloop.services.record_writer import write_record
+from qualityloop.services.spc_common import capability_dict, number, phased
 
 NC_RATE, COMPLAINTS, PARETO, FISHBONE = "nc-rate", "complaints", "pareto", "fishbone"
 PROCESS_PREFIX = "m"
@@ -162,9 +162,9 @@ class ChartView:
         index = int(index)
         return Signal(
             chart_key=self.key, chart_title=self.title, subgroup=index, label=self.labels[index],
-            day=self.days[index], rule=rule, statistic=_number(chart.statistic[index]),
-            lower_limit=_number(chart.lower_limit[index]),
-            upper_limit=_number(chart.upper_limit[index]), unit_external_id=self.unit_external_id,
+            day=self.days[index], rule=rule, statistic=number(chart.statistic[index]),
+            lower_limit=number(chart.lower_limit[index]),
+            upper_limit=number(chart.upper_limit[index]), unit_external_id=self.unit_external_id,
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -183,47 +183,6 @@ class ChartView:
                         for s in self.signals()],
             "capability": capability_dict(self.capability),
         }
-
-
-def _number(value: Any) -> float | None:
-    number = float(value)
-    return number if np.isfinite(number) else None
-
-
-def capability_dict(result: spc.Capability | None) -> dict[str, Any] | None:
-    """A capability result as JSON-ready data (indices with intervals, ppm out of spec)."""
-    if result is None:
-        return None
-    indices = {name: {k: _number(v) for k, v in row.items()}
-               for name, row in result.indices.iterrows()}
-    ppm = {name: {k: _number(v) for k, v in row.items()} for name, row in result.ppm.iterrows()}
-    return {"n": result.n, "center": result.center, "sigma_within": result.sigma_within,
-            "sigma_overall": result.sigma_overall, "lsl": result.lsl, "usl": result.usl,
-            "target": result.target, "confidence": result.confidence, "indices": indices,
-            "ppm": ppm}
-
-
-# Phase I / II ------------------------------------------------------------------------------------
-
-
-def phased(make: Callable[..., spc.ControlChart], settings: ChartSettings,
-           *data: Any) -> spc.ControlChart:
-    """``make(*data)`` in phase I, or with limits from the first ``settings.baseline`` points.
-
-    Parameters
-    ----------
-    make
-        A chart function of :mod:`qualityloop.analytics.spc` (``u_chart``, ``xbar_r``, ...).
-    settings
-        Rule set and baseline.
-    *data
-        The chart function's data arguments, one entry per point (sliced for the baseline).
-    """
-    count = len(data[0])
-    if settings.baseline is None or settings.baseline >= count:
-        return make(*data, rules=settings.rules)
-    reference = make(*(values[: settings.baseline] for values in data), rules=settings.rules)
-    return make(*data, limits=reference, rules=settings.rules)
 
 
 # Monthly charts ----------------------------------------------------------------------------------
