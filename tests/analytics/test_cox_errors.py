@@ -104,3 +104,10 @@ def test_results_before_fit_raise_not_fitted() -> None:
         model.summary()
     with pytest.raises(NotFittedError):
         _ = model.concordance_index_
+
+
+def test_covariate_constant_within_every_stratum_is_named(data: pd.DataFrame) -> None:
+    frame = data.assign(group=np.where(data["x"] > 0, "high", "low"),
+                        flag=(data["x"] > 0).astype(int))
+    with pytest.raises(ValueError, match=r"'flag' does not vary within any stratum of 'group'"):
+        fit(frame, strata="group")

@@ -519,6 +519,8 @@ def _prepare(frame: pd.DataFrame, spec: _Columns, ties: str) -> _Prepared:
     order = np.lexsort((~events, exit_key))
     X, means, scale = _sorted_centred(columns, order)
     _check_not_collinear(X, scale, spec.covariates)
+    if len(labels) > 1:
+        _check_varies_within_strata(X, stratum[order], spec.covariates, spec.strata)
     exit_key = exit_key[order]
     entry_key = stratum[order] * n_times - 1
     if entry_time is not None:
@@ -590,6 +592,16 @@ def _check_not_collinear(X: np.ndarray, scale: np.ndarray, names: list[str]) -> 
         involved = [names[j] for j in np.flatnonzero(np.abs(vectors[:, 0]) > 0.05)]
         raise ValueError(f"covariates {', '.join(repr(n) for n in involved)} are collinear (one "
                          "is a linear combination of the others); drop one of them")
+
+
+def _check_varies_within_strata(X: np.ndarray, stratum: np.ndarray, names: list[str],
+                                strata: list[str]) -> None:
+    starts = np.flatnonzero(np.r_[True, stratum[1:] != stratum[:-1]])  # rows are stratum-major
+    spread = np.maximum.reduceat(X, starts, axis=0) - np.minimum.reduceat(X, starts, axis=0)
+    for j in np.flatnonzero((spread == 0).all(axis=0)):
+        raise ValueError(f"covariate {names[j]!r} does not vary within any stratum of "
+                         f"{', '.join(map(repr, strata))}; its effect is absorbed by the "
+                         "separate baselines, drop it or the stratification")
 
 
 def _sorted_centred(
@@ -705,14 +717,13 @@ def _dead_means(design: _Design, step: _Step) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _solve(information: np.ndarray, gradient: np.ndarray, names: list[str]) -> np.ndarray:
-    try:
-        return np.linalg.solve(information, gradient)
-    except np.linalg.LinAlgError:
-        raise ConvergenceError(_collinear_message(information, names)) from None
+    if not np.all(np.isfinite(information)) or np.linalg.cond(information) > 1e13:
+        raise ConvergenceError(_collinear_message(information, names))
+    return np.linalg.solve(information, gradient)
 
 
 def _collinear_message(information: np.ndarray, names: list[str]) -> str:
-    _, _, vt = np.linalg.svd(information)
+    _, _, vt = np.linalg.svd(np.nan_to_num(information))
     involved = [names[j] for j in np.flatnonzero(np.abs(vt[-1]) > 0.1)]
     return ("the information matrix is singular: covariates "
             f"{', '.join(repr(n) for n in involved)} are collinear (or a covariate does not vary "
