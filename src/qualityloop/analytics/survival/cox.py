@@ -305,7 +305,9 @@ class CoxPH:
 
     @property
     def concordance_index_(self) -> float:
-        """Harrell's C of the fitted partial hazards, as lifelines computes it (ties count 1/2)."""
+        """Harrell's C of the fitted partial hazards, as lifelines computes it (ties count 1/2;
+        with strata, pairs within a stratum only). Start/stop rows count as subjects leaving
+        at their stop time (lifelines' time-varying fitter has no concordance to follow)."""
         check_is_fitted(self, "params_")
         if self._concordance is None:
             design = self._prepared.design
