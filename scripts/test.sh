@@ -37,6 +37,10 @@ POSTGRES_TEST_GLOBS=(
     tests/test_problem_solving.py
     tests/test_tqm_index.py
     tests/test_assessment_page.py
+    tests/test_assessment_services.py
+    tests/test_assessment_web.py
+    tests/test_assessment_cli.py
+    tests/test_assessment_demo.py
 )
 
 pick_python() {

@@ -195,7 +195,7 @@ def test_import_form_reports_problems_and_imports(opened, tmp_path):
 
 def test_nav_has_an_assessment_link(opened):
     html = _client("viewer").get(reverse("assessment-round", args=["SR-001"])).content.decode()
-    assert '<a href="/assessment/rounds/" class="active">Assessment</a>' in html
+    assert re.search(r'<a href="/assessment/[^"]*" class="active">Assessment</a>', html)
 
 
 def test_admin_pages_of_the_survey_models(opened):
