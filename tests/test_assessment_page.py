@@ -252,3 +252,12 @@ def test_radar_corners_are_closed_polygons_on_their_spokes():
     assert np.hypot(a.iloc[1]["x"], a.iloc[1]["y"]) == pytest.approx(50)
     b = corners[corners["series"] == "B"]
     assert len(b) == 4 and np.hypot(b["x"], b["y"]).round(9).eq(20).all()
+
+
+def test_chart_module_examples_run():
+    import doctest
+
+    from qualityloop.report import assessment_charts
+
+    result = doctest.testmod(assessment_charts)
+    assert result.attempted > 0 and result.failed == 0

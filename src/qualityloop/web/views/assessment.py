@@ -48,7 +48,8 @@ def chosen_round(rounds: list[SurveyRound], key: str) -> SurveyRound | None:
         if named:
             return named[0]
     answered = [r for r in rounds if r.answered]
-    return (answered or rounds or [None])[0]
+    candidates = answered or rounds
+    return candidates[0] if candidates else None
 
 
 def same_instrument_rounds(survey: SurveyRound, rounds: list[SurveyRound]) -> list[SurveyRound]:
@@ -199,9 +200,8 @@ def reliability_tables(scope: Scope) -> dict[str, Any]:
     names = scope.construct_names
     constructs = [{"id": cid, **{k: _plain(v) for k, v in row.items()}}
                   for cid, row in result.constructs.iterrows()]
-    pairs = {(a, b): {k: _plain(v) for k, v in row.items()}
-             for (a, b), row in result.htmt_pairs.set_index(["construct_a", "construct_b"])
-             .iterrows()}
+    pairs = {(row["construct_a"], row["construct_b"]): {k: _plain(v) for k, v in row.items()}
+             for row in result.htmt_pairs.to_dict("records")}
     ids = list(names)
     matrix = [{"name": names[a], "cells": [
         pairs.get((b, a)) if j < i else None for j, b in enumerate(ids[:-1])]}
