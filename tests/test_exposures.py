@@ -287,3 +287,18 @@ def test_the_demo_table_is_consistent(demo_table):
     last = per_customer.tail(1)
     assert last["event"].sum() == demo_table["event"].sum()  # churn only on the last row
     assert per_customer["field_defects"].apply(lambda s: s.is_monotonic_increasing).all()
+
+
+def test_value_at_risk_judges_open_records_on_as_of(records):
+    b, unit = records["b"], records["unit"]
+    later = nonconformance(unit, dt.date(2024, 7, 10), [b], status="closed")
+    later.closed_on = dt.date(2024, 9, 1)  # closed after AS_OF: open on AS_OF
+    later.save()
+    Complaint.objects.filter(customer=b).update(resolved_on=None, closed_on=dt.date(2024, 7, 25))
+    risk = value_at_risk({"field_defects": 1.6, "open_complaint": 2.0}, as_of=AS_OF,
+                         clv=pd.Series({b.external_id: 1000.0}),
+                         baseline=pd.Series({b.external_id: 0.02}))
+    assert later.external_id in set(risk["external_id"])
+    assert "complaint" not in set(risk["kind"])  # closed on 25 July without a resolution date
+    table = rows_of(customer_exposures(as_of=AS_OF, interval=None), b)
+    assert table["open_complaint"].iloc[-1] == 0  # the closing date ends it

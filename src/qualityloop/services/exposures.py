@@ -82,7 +82,8 @@ def _query(sql: str, params: list[Any] | None = None) -> list[tuple]:
 
 def _days(values) -> np.ndarray:
     """Dates (ISO text from SQLite, date objects from PostgreSQL, None) as float days since 1970."""
-    dates = np.asarray(pd.Series(values, dtype=object).to_numpy(), dtype="datetime64[D]")
+    series = pd.Series(values, dtype=object)
+    dates = np.asarray(series.where(series.notna(), None).to_numpy(), dtype="datetime64[D]")
     return np.where(np.isnat(dates), np.nan, dates.astype(np.int64))
 
 
@@ -124,7 +125,8 @@ def read_records(unit: OrgUnit | None = None, as_of: dt.date | None = None) -> E
     keys = np.array([ids[c] for c in customers["customer_id"]], dtype=np.int64)
     key_to_pos = pd.Series(np.arange(len(keys), dtype=float), index=keys)
     complaints = _frame(_query(
-        f"SELECT customer_id, received_on, resolved_on FROM {Complaint._meta.db_table}"),
+        f"SELECT customer_id, received_on, COALESCE(resolved_on, closed_on) "
+        f"FROM {Complaint._meta.db_table}"),
         ["resolved"], key_to_pos, as_of)
     complaints["resolved"] = _days(complaints["resolved"])
     feedback = _frame(_query(
@@ -636,8 +638,8 @@ def _open_nonconformances(as_of: dt.date) -> pd.DataFrame:
         f"FROM {Nonconformance._meta.db_table} n "
         f"JOIN {through} t ON t.{record} = n.id "
         f"JOIN {Customer._meta.db_table} c ON c.id = t.{customer} "
-        f"WHERE n.detected_on <= %s AND (n.closed_on IS NULL OR n.closed_on > %s) "
-        f"AND n.status <> 'closed'", [as_of, as_of])
+        f"WHERE n.detected_on <= %s AND (n.closed_on > %s "
+        f"OR (n.closed_on IS NULL AND n.status <> 'closed'))", [as_of, as_of])
     table = pd.DataFrame.from_records(rows, columns=["external_id", "title", "stage", "customer"])
     exposure = np.where(table["stage"] == "field", "field_defects", "defects_" + table["stage"])
     return table.assign(kind="nonconformance", exposure=exposure).drop(columns="stage")
@@ -650,8 +652,8 @@ def _open_complaints(as_of: dt.date) -> pd.DataFrame:
         f"SELECT m.external_id, m.category, m.received_on, c.external_id "
         f"FROM {Complaint._meta.db_table} m "
         f"JOIN {Customer._meta.db_table} c ON c.id = m.customer_id "
-        f"WHERE m.received_on <= %s AND (m.resolved_on IS NULL OR m.resolved_on > %s)",
-        [as_of, as_of])
+        f"WHERE m.received_on <= %s AND COALESCE(m.resolved_on, m.closed_on, %s) > %s",
+        [as_of, dt.date.max, as_of])
     table = pd.DataFrame.from_records(rows, columns=["external_id", "category", "received",
                                                      "customer"])
     title = ("Complaint" + (": " + table["category"]).where(table["category"] != "", "")
