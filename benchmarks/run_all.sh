@@ -16,10 +16,10 @@ fi
 
 if [[ "${1:-}" == "--quick" ]]; then
     rfm=(20000); km=(20000); bgnbd=(--customers 20000 --repeats 1); cox=(20000 --repeats 1)
-    demo=(500); import=(5000)
+    demo=(500); import=(5000); pls=(500 --peer-resamples 20)
 else
     rfm=(1000000); km=(1000000); bgnbd=(--customers 1000000); cox=(1000000)
-    demo=(2000 100000); import=(200000)
+    demo=(2000 100000); import=(200000); pls=(5000)
 fi
 
 "$here/setup_peers.sh"
@@ -43,6 +43,7 @@ run rfm_summary.py "${rfm[@]}"
 run kaplan_meier.py "${km[@]}"
 run bgnbd_fit.py "${bgnbd[@]}"
 run cox_fit.py "${cox[@]}"
+run pls_bootstrap.py "${pls[@]}"
 run demo_generation.py "${demo[@]}"
 run import_orders.py "${import[@]}"
 
