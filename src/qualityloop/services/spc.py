@@ -440,12 +440,19 @@ def control_chart(key: str, unit: OrgUnit | None = None, settings: ChartSettings
                   as_of: dt.date | None = None) -> ChartView:
     """The control chart named by ``key``: ``nc-rate``, ``complaints`` or a characteristic key
     (see :func:`characteristics`)."""
-    if key == NC_RATE:
-        return nc_rate_chart(unit, settings, as_of)
-    if key == COMPLAINTS:
-        return complaints_chart(unit, settings, as_of)
+    makers = {NC_RATE: lambda: nc_rate_chart(unit, settings, as_of),
+              COMPLAINTS: lambda: complaints_chart(unit, settings, as_of)}
     if key.startswith(PROCESS_PREFIX):
-        return process_chart(key, settings)
+        makers[key] = lambda: process_chart(key, settings)
+    if key in makers:
+        try:
+            view = makers[key]()
+            view.signals()  # the run rules refuse a chart without spread (all counts zero)
+        except SpcInputError:
+            raise
+        except ValueError as problem:
+            raise SpcInputError(f"cannot chart {key}: {problem}") from None
+        return view
     raise SpcInputError(f"unknown chart {key!r}; expected {NC_RATE}, {COMPLAINTS} or a process "
                         "characteristic")
 
