@@ -35,7 +35,7 @@ def _pick_customer(page) -> str:
     search = page.locator('input[name="search-affected_customers"]')
     if search.count():
         search.fill("C")
-        option = page.locator("#options-affected_customers .option").first
+        option = page.locator("#options-id_affected_customers .option").first
         customer = option.get_attribute("data-id")
         option.click()
         return customer

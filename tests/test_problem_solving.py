@@ -306,3 +306,24 @@ def test_api_steps_follow_the_role(org, client, role):
                            content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}")
     assert response.status_code == (403 if role == "viewer" else 200)
     assert (_nc("N-2").containment == "Hold") == (role != "viewer")
+
+
+def test_page_forms_offer_search_when_there_are_many_people(org, web, monkeypatch):
+    from qualityloop.web.forms import records as record_forms
+
+    monkeypatch.setattr(record_forms, "SELECT_LIMIT", 1)
+    html = web.get(reverse("record-detail", args=["nonconformances", "N-1"])).content.decode()
+    assert 'id="options-id_owner"' in html  # the add-action form
+    assert 'id="options-id_A-1-verified_by"' in html  # an effectiveness check
+    found = web.get(reverse("record-search", args=["actions", "verified_by"]),
+                    {"search-verified_by": "ann"})
+    assert 'data-id="P-ANN"' in found.content.decode()
+
+
+def test_viewer_sees_the_workflow_without_forms(org, client):
+    add_user("vera", "viewer", password=PASSWORD)
+    client.login(username="vera", password=PASSWORD)
+    html = client.get(reverse("record-detail", args=["nonconformances", "N-1"])).content.decode()
+    assert 'data-testid="workflow"' in html and "A-1" in html
+    assert reverse("nc-close", args=["N-1"]) not in html
+    assert reverse("nc-add-action", args=["N-1"]) not in html

@@ -18,7 +18,7 @@ from django.db import models, transaction
 from qualityloop.services.record_kinds import Column, RecordKind
 from qualityloop.services.record_writer import ALL, RowInvalid, prepare_record, save_prepared
 
-SELECT_LIMIT = 300  # more records than this: a searchable text input instead of a select
+SELECT_LIMIT = 200  # more records than this: a searchable text input instead of a select
 _TRAILING_NUMBER = re.compile(r"^(.*?)(\d+)$")
 
 

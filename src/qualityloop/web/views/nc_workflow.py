@@ -46,6 +46,12 @@ class CheckForm(forms.Form):
         self.fields["evidence"].label = "Evidence"
         self.order_fields(["verified_by", "checked_on", "effective", "evidence"])
 
+    @property
+    def searchable_fields(self) -> frozenset[str]:
+        """Fields typed with search help (as on the record forms)."""
+        return frozenset(name for name, field in self.fields.items()
+                         if "data-search" in field.widget.attrs)
+
 
 def check_form(action: CorrectiveAction, data: Any = None) -> CheckForm:
     initial = {"checked_on": timezone.localdate().isoformat()}
