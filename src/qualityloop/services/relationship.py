@@ -180,7 +180,7 @@ def customer_drivers(*, as_of: dt.date | None = None, unit: OrgUnit | None = Non
         customers=customers,
         events=events,
         survival_by_exposure=survival_by_exposure(table, list(summary.index)),
-        sentences=[driver_sentence(name, row) for name, row in summary.iterrows()],
+        sentences=[driver_sentence(str(name), row) for name, row in summary.iterrows()],
         left_out=left_out,
         fit=_driver_fit(model, table, covariates, as_of),
     )
@@ -283,8 +283,9 @@ def _exposure_curves(name: str, first: pd.Series, length: pd.Series, churned: pd
         subjects = subjects[subjects["duration"] > subjects["entry"]]
         if subjects["event"].sum() == 0:
             continue
-        km = KaplanMeier().fit(subjects, entry_col="entry")
-        curve = km.survival_function_[["survival", "lower", "upper"]].reset_index()
+        function = KaplanMeier().fit(subjects, entry_col="entry").survival_function_
+        assert function is not None
+        curve = function[["survival", "lower", "upper"]].reset_index()
         curves.append(curve.assign(exposure=name, group=label))
     return [c[["exposure", "group", "time", "survival", "lower", "upper"]] for c in curves]
 
@@ -394,13 +395,16 @@ def what_if_from(drivers: DriverResult, changes: Mapping[str, float], clv: pd.Se
         raise RelationshipError(str(problem)) from problem
     kept = simulation.interval("kept").iloc[0]
     gained = simulation.interval("value").iloc[0]
-    result = dict(
+    result: dict[str, Any] = dict(
         changes=changes, horizon_months=horizon_months,
-        customers_kept=tuple(float(v) for v in kept[["estimate", "lower", "upper"]]),
-        clv_gained=tuple(float(v) for v in gained[["estimate", "lower", "upper"]]),
+        customers_kept=_triple(kept), clv_gained=_triple(gained),
         by_segment=_by_segment(simulation), customers=len(current),
         affected=int(simulation.affected.sum()), draws=draws)
     return WhatIfResult(sentence=what_if_sentence(result), **result)
+
+
+def _triple(row: pd.Series) -> tuple[float, float, float]:
+    return float(row["estimate"]), float(row["lower"]), float(row["upper"])
 
 
 def baseline_over(baseline: pd.DataFrame, strata: np.ndarray, age: np.ndarray,
@@ -507,7 +511,7 @@ def priorities_from(drivers: DriverResult, clv: pd.Series, *, as_of: dt.date | N
     """:func:`priorities` on a drivers result already fitted and CLVs already computed."""
     from qualityloop.services.exposures import value_at_risk
 
-    ratios = drivers.summary["hazard_ratio"].to_dict()
+    ratios = {str(k): float(v) for k, v in drivers.summary["hazard_ratio"].items()}
     fit = drivers.fit
     assert fit is not None
     # customers outside the unit (or already gone) get no baseline hazard: they add nothing
@@ -743,7 +747,7 @@ def _survey_tqm(period: str) -> pd.DataFrame:
                                    "survey_tqm": mean.to_numpy()}))
     if not parts:
         return empty
-    return pd.concat(parts).groupby(["unit", "period"], as_index=False)["survey_tqm"].mean()
+    return pd.concat(parts).groupby(["unit", "period"])["survey_tqm"].mean().reset_index()
 
 
 def _unit_measurement(table: pd.DataFrame) -> dict[str, list[str]]:
@@ -1015,6 +1019,20 @@ def _number(cell: Any, file: str, row: int, column: str) -> float:
     return value
 
 
+def _link_headline(link: UnitLinkResult) -> list[str]:
+    total = link.effects[(link.effects["kind"] == "total") & (link.effects["from"] == "TQM")
+                         & (link.effects["to"] == "Retention")]
+    if total.empty:
+        return []
+    row = total.iloc[0]
+    direction = "kept more" if row["coefficient"] > 0 else "kept fewer"
+    interval = (f" (95% interval {row['lower']:+.2f} to {row['upper']:+.2f})"
+                if np.isfinite(row["lower"]) else "")
+    return [f"Across the {link.units} units, half-years with stronger TQM implementation "
+            f"{direction} of their customers: total effect {row['coefficient']:+.2f}{interval} "
+            f"from only {len(link.data)} unit-half-years, a pointer rather than proof."]
+
+
 # the whole answer ------------------------------------------------------------------------------
 
 CACHE_SECONDS = 600
@@ -1079,15 +1097,14 @@ def headline(drivers: DriverResult, link: UnitLinkResult | None,
              scenario: WhatIfResult | None, ranked: pd.DataFrame) -> list[str]:
     """The 3-5 sentences a manager reads first."""
     clear = drivers.summary[(drivers.summary["lower"] > 1) | (drivers.summary["upper"] < 1)]
-    sentences = [driver_sentence(name, row) for name, row in clear.head(2).iterrows()]
+    sentences = [driver_sentence(str(name), row) for name, row in clear.head(2).iterrows()]
     if not sentences:
         sentences.append(f"No quality experience clearly changed how fast the "
                          f"{drivers.customers:,} customers left ({drivers.events:,} churns).")
     if scenario is not None:
         sentences.append(scenario.sentence)
-    if link is not None and link.sentences:
-        sentences.append(link.sentences[0] + f" (from {len(link.data)} unit-periods of "
-                         f"{link.units} units: wide intervals).")
+    if link is not None:
+        sentences.extend(_link_headline(link))
     if not ranked.empty:
         top = ranked.iloc[0]
         sentences.append(
