@@ -14,6 +14,7 @@ both are small against 200 resamples). Pass --peer-resamples 5000 for the full r
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import time
@@ -26,21 +27,9 @@ from qualityloop.analytics.relate import PLSPathModel
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data" / "ecsi" / "ecsi_mobi.csv"
-BLOCKS = {
-    "Image": [f"IMAG{i}" for i in range(1, 6)],
-    "Expectation": [f"CUEX{i}" for i in range(1, 4)],
-    "Quality": [f"PERQ{i}" for i in range(1, 8)],
-    "Value": ["PERV1", "PERV2"],
-    "Satisfaction": [f"CUSA{i}" for i in range(1, 4)],
-    "Complaints": ["CUSCO"],
-    "Loyalty": [f"CUSL{i}" for i in range(1, 4)],
-}
-PATHS = [
-    ("Image", "Expectation"), ("Image", "Satisfaction"), ("Image", "Loyalty"),
-    ("Expectation", "Quality"), ("Expectation", "Value"), ("Expectation", "Satisfaction"),
-    ("Quality", "Value"), ("Quality", "Satisfaction"), ("Value", "Satisfaction"),
-    ("Satisfaction", "Complaints"), ("Satisfaction", "Loyalty"), ("Complaints", "Loyalty"),
-]
+MODEL = json.loads((DATA.parent / "ecsi_model.json").read_text())
+BLOCKS = MODEL["measurement"]
+PATHS = [tuple(path) for path in MODEL["structural"]]
 
 PEER = """
 import sys, time
@@ -99,6 +88,9 @@ def main() -> None:
     parser.add_argument("--peer-python", default=str(Path(__file__).resolve().parent / ".peers"
                                                      / "plspm" / "bin" / "python"))
     args = parser.parse_args()
+    if args.peer_resamples < 10 or args.peer_resamples % args.peer_processes:
+        parser.error("--peer-resamples must be at least 10 (plspm runs 100 below that) and a "
+                     "multiple of --peer-processes")
     data = pd.read_csv(DATA)
     PLSPathModel(BLOCKS, PATHS).fit(data)  # warm-up: imports, and the baseline peak memory
     baseline = peak_memory_mb()

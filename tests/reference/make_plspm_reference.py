@@ -27,6 +27,7 @@ denominator n - 1 (the convention of qualityloop, seminr and SmartPLS).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -38,21 +39,9 @@ from plspm.scheme import Scheme
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parent / "data" / "ecsi" / "ecsi_mobi.csv"
-BLOCKS = {
-    "Image": [f"IMAG{i}" for i in range(1, 6)],
-    "Expectation": [f"CUEX{i}" for i in range(1, 4)],
-    "Quality": [f"PERQ{i}" for i in range(1, 8)],
-    "Value": ["PERV1", "PERV2"],
-    "Satisfaction": [f"CUSA{i}" for i in range(1, 4)],
-    "Complaints": ["CUSCO"],
-    "Loyalty": [f"CUSL{i}" for i in range(1, 4)],
-}
-PATHS = [
-    ("Image", "Expectation"), ("Image", "Satisfaction"), ("Image", "Loyalty"),
-    ("Expectation", "Quality"), ("Expectation", "Value"), ("Expectation", "Satisfaction"),
-    ("Quality", "Value"), ("Quality", "Satisfaction"), ("Value", "Satisfaction"),
-    ("Satisfaction", "Complaints"), ("Satisfaction", "Loyalty"), ("Complaints", "Loyalty"),
-]
+MODEL = json.loads((DATA.parent / "ecsi_model.json").read_text())
+BLOCKS = MODEL["measurement"]
+PATHS = [tuple(path) for path in MODEL["structural"]]
 CASES = {  # name: (scheme, constructs in Mode B)
     "path_A": (Scheme.PATH, ()),
     "centroid_A": (Scheme.CENTROID, ()),
