@@ -42,12 +42,17 @@ def render_html(document: ReportDocument) -> str:
     engine = Engine(dirs=[str(TEMPLATES)], autoescape=True)
     template = engine.get_template("report/document.html")
     styles = (TEMPLATES / "report" / "report.css").read_text(encoding="utf-8")
-    sections = [
+    return template.render(Context({"doc": document, "sections": document_sections(document),
+                                    "styles": mark_safe(styles)}))  # noqa: S308 - our own file
+
+
+def document_sections(document: ReportDocument) -> list[dict[str, Any]]:
+    """The sections ready for a template: title, anchor and blocks (kind ``paragraph``,
+    ``figure`` or ``table``; tables formatted). Shared by the HTML report and the web pages."""
+    return [
         {"title": s.title, "anchor": s.anchor, "blocks": [_block(b) for b in s.blocks]}
         for s in document.sections
     ]
-    return template.render(Context({"doc": document, "sections": sections,
-                                    "styles": mark_safe(styles)}))  # noqa: S308 - our own file
 
 
 def _block(block: Paragraph | Figure | Table) -> dict[str, Any]:
