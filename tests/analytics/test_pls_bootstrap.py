@@ -105,3 +105,15 @@ def test_resamples_without_variance_are_dropped_with_a_warning():
     assert model.bootstrap_.attrs["failed"] > 0
     assert len(model.bootstrap_draws_) == 200 - model.bootstrap_.attrs["failed"]
     assert any("bootstrap resamples gave no estimate" in str(w.message) for w in caught)
+
+
+def test_jackknife_is_the_model_refitted_without_each_row():
+    from qualityloop.analytics.relate import _algorithm as alg
+
+    data = ecsi_data()
+    z = ((data - data.mean()) / data.std(ddof=1)).to_numpy()
+    rows = np.array([0, 17, 249])
+    fast = alg.leave_one_out_correlations(z, rows)
+    for got, row in zip(fast, rows, strict=True):
+        np.testing.assert_allclose(got, np.corrcoef(np.delete(z, row, axis=0), rowvar=False),
+                                   atol=1e-12)

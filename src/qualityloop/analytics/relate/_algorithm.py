@@ -78,6 +78,18 @@ def correlation_batch(z: np.ndarray, counts: np.ndarray) -> np.ndarray:
         return cov / (sd[:, :, None] * sd[:, None, :])
 
 
+def leave_one_out_correlations(z: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Correlation matrices (len(rows), p, p) of ``z`` without row i, for each i in ``rows``:
+    the full sums less row i's terms (no (n, n) weight matrix, so any n fits in memory)."""
+    n_rows = len(z)
+    means = (z.sum(axis=0) - z[rows]) / (n_rows - 1)
+    second = (z.T @ z - z[rows, :, None] * z[rows, None, :]) / (n_rows - 1)
+    cov = second - means[:, :, None] * means[:, None, :]
+    sd = np.sqrt(np.clip(np.einsum("bii->bi", cov), 0.0, None))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return cov / (sd[:, :, None] * sd[:, None, :])
+
+
 def _normalise(weights: np.ndarray, corr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Scale each construct's weights so that its composite has unit variance; returns the
     weights and corr @ weights (which the next step needs anyway)."""

@@ -10,7 +10,9 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-CHUNK = 2500  # resamples per batch: bounds memory at about CHUNK * p * p * 8 bytes * a few
+# Resamples per batch: a batch holds a few (resamples, p, p) float arrays, so the batch shrinks
+# as the number of indicators p grows (2,500 for the 24 ECSI indicators, about 100 MiB).
+CELLS_PER_BATCH = 2500 * 24 * 24
 
 Statistic = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
@@ -29,33 +31,35 @@ def counts_from_indices(indices: np.ndarray, n_rows: int) -> np.ndarray:
     )
 
 
-def jackknife_counts(n_rows: int) -> np.ndarray:
-    """Leave-one-out row counts (n_rows, n_rows): row i left out of sample i."""
-    return 1.0 - np.eye(n_rows)
+def batch_size(n_rows: int, n_indicators: int) -> int:
+    """Resamples per batch: a batch holds (resamples, p, p) arrays and (resamples, rows)
+    counts, so it shrinks as either grows."""
+    return max(16, CELLS_PER_BATCH // max(n_indicators**2, n_rows))
 
 
-def draw(statistic: Statistic, indices: np.ndarray, n_rows: int, n_jobs: int = 1) -> tuple:
-    """The statistic on every resample, in chunks, optionally over ``n_jobs`` processes.
+def draw(statistic: Statistic, indices: np.ndarray, n_rows: int, n_indicators: int,
+         n_jobs: int = 1) -> tuple:
+    """The statistic on every resample, in batches, optionally over ``n_jobs`` processes.
 
     ``statistic(counts)`` returns ``(values (B, m), ok (B,))``; returns the stacked values and
     flags in resample order.
     """
-    chunks = [indices[i:i + CHUNK] for i in range(0, len(indices), CHUNK)]
+    size = batch_size(n_rows, n_indicators)
     if n_jobs > 1 and len(indices) >= 2 * n_jobs:
-        size = -(-len(indices) // n_jobs)
-        chunks = [indices[i:i + size] for i in range(0, len(indices), size)]
+        share = -(-len(indices) // n_jobs)
+        shares = [indices[i:i + share] for i in range(0, len(indices), share)]
         with ProcessPoolExecutor(n_jobs) as pool:
-            parts = list(pool.map(_chunk_statistic, [statistic] * len(chunks), chunks,
-                                  [n_rows] * len(chunks)))
+            parts = list(pool.map(_batches, [statistic] * len(shares), shares,
+                                  [n_rows] * len(shares), [size] * len(shares)))
     else:
-        parts = [_chunk_statistic(statistic, chunk, n_rows) for chunk in chunks]
+        parts = [_batches(statistic, indices, n_rows, size)]
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
-def _chunk_statistic(statistic: Statistic, indices: np.ndarray, n_rows: int) -> tuple:
+def _batches(statistic: Statistic, indices: np.ndarray, n_rows: int, size: int) -> tuple:
     values, ok = [], []
-    for start in range(0, len(indices), CHUNK):
-        part = statistic(counts_from_indices(indices[start:start + CHUNK], n_rows))
+    for start in range(0, len(indices), size):
+        part = statistic(counts_from_indices(indices[start:start + size], n_rows))
         values.append(part[0])
         ok.append(part[1])
     return np.concatenate(values), np.concatenate(ok)

@@ -34,10 +34,22 @@ class _Estimator:
     cat: params.Catalogue
 
     def __call__(self, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        corr = alg.correlation_batch(self.z, counts)
+        return self.on_correlations(alg.correlation_batch(self.z, counts))
+
+    def jackknife(self) -> np.ndarray:
+        """The parameters (n, m) with each row left out in turn, in batches."""
+        n_rows, p = self.z.shape
+        size = boot.batch_size(n_rows, p)
+        parts = [self.on_correlations(alg.leave_one_out_correlations(
+            self.z, np.arange(start, min(start + size, n_rows))))[0]
+            for start in range(0, n_rows, size)]
+        return np.concatenate(parts)
+
+    def on_correlations(self, corr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Parameters (B, m) and success flags (B,) for a batch of correlation matrices."""
         usable = np.isfinite(corr).all(axis=(1, 2))
-        out = np.full((len(counts), len(self.cat.index)), np.nan)
-        ok = np.zeros(len(counts), dtype=bool)
+        out = np.full((len(corr), len(self.cat.index)), np.nan)
+        ok = np.zeros(len(corr), dtype=bool)
         if usable.any():
             sub = corr[usable]
             fit = alg.fit_batch(sub, self.layout, self.scheme, self.start, self.max_iter, self.tol)
@@ -273,8 +285,8 @@ class PLSPathModel:
                                self._catalogue)
         n_rows = len(z)
         indices = boot.resample_indices(np.random.default_rng(seed), n_rows, n_boot)
-        draws, ok = boot.draw(estimator, indices, n_rows, n_jobs)
-        jackknife, _ = estimator(boot.jackknife_counts(n_rows))
+        draws, ok = boot.draw(estimator, indices, n_rows, z.shape[1], n_jobs)
+        jackknife = estimator.jackknife()
         failed = int((~ok).sum())
         if failed:
             warnings.warn(
