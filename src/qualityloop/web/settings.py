@@ -118,6 +118,11 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 
+# Complaint handling service levels (ISO 10002), in calendar days from receipt: see
+# services/complaints.py. Defaults: acknowledge within 2 days, resolve within 30.
+COMPLAINT_ACKNOWLEDGE_DAYS = int(os.environ.get("QUALITYLOOP_COMPLAINT_ACKNOWLEDGE_DAYS", "2"))
+COMPLAINT_RESOLVE_DAYS = int(os.environ.get("QUALITYLOOP_COMPLAINT_RESOLVE_DAYS", "30"))
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

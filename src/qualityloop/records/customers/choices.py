@@ -46,7 +46,7 @@ class ComplaintStatus(models.TextChoices):
     RECEIVED = "received", "Received"
     ACKNOWLEDGED = "acknowledged", "Acknowledged"
     ASSESSED = "assessed", "Assessed"
-    INVESTIGATING = "investigating", "Investigating"
+    INVESTIGATED = "investigated", "Investigated"
     RESPONDED = "responded", "Responded"
     CLOSED = "closed", "Closed"
 

@@ -3,6 +3,7 @@ part in design and development."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -152,6 +153,11 @@ class FeedbackResponse(HistoricalRecord):
             raise ValidationError("A feedback response needs at least one of NPS, CSAT or CES.")
 
 
+def _step_user(label: str) -> models.ForeignKey:
+    return models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, editable=False,
+                             on_delete=models.SET_NULL, related_name="+", verbose_name=label)
+
+
 class Complaint(HistoricalRecord):
     """A complaint handled through the ISO 10002 lifecycle."""
 
@@ -180,7 +186,10 @@ class Complaint(HistoricalRecord):
     )
     acknowledged_on = models.DateField(null=True, blank=True)
     assessed_on = models.DateField(null=True, blank=True)
+    investigated_on = models.DateField(null=True, blank=True)
+    investigation = models.TextField(blank=True, help_text="What the investigation found")
     responded_on = models.DateField(null=True, blank=True)
+    response = models.TextField(blank=True, help_text="The decision and remedy told the customer")
     resolved_on = models.DateField(null=True, blank=True)
     closed_on = models.DateField(null=True, blank=True)
     outcome = models.CharField(
@@ -190,13 +199,22 @@ class Complaint(HistoricalRecord):
         null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(5)],
         help_text="The customer's satisfaction with how the complaint was handled, 1-5",
     )
+    # Who took each lifecycle step: set only by services/complaints.py (not editable, so no
+    # form, import or API body can claim a step for someone else).
+    acknowledged_by = _step_user("acknowledged by")
+    assessed_by = _step_user("assessed by")
+    investigated_by = _step_user("investigated by")
+    responded_by = _step_user("responded by")
+    closed_by = _step_user("closed by")
 
     class Meta:
         ordering = ["-received_on"]
+        indexes = [models.Index(fields=["status", "received_on"])]
 
     def clean(self) -> None:
         errors = {}
-        for field in ("acknowledged_on", "assessed_on", "responded_on", "resolved_on", "closed_on"):
+        for field in ("acknowledged_on", "assessed_on", "investigated_on", "responded_on",
+                      "resolved_on", "closed_on"):
             value = getattr(self, field)
             if value and self.received_on and value < self.received_on:
                 errors[field] = "Date is before the complaint was received."

@@ -181,8 +181,9 @@ def build_complaints(rng, write, cal: Calendar, org: Organisation, world: World)
     responded = plus_days(received, np.maximum(days * 0.7, 1))
     closed = plus_days(resolved, rng.integers(0, 8, n))
     today = cal.today
+    investigated = plus_days(assessed, 1)
     stages = [(acknowledged, "acknowledged"), (assessed, "assessed"),
-              (plus_days(assessed, 1), "investigating"), (responded, "responded"),
+              (investigated, "investigated"), (responded, "responded"),
               (closed, "closed")]
     status = np.full(n, "received", dtype=object)
     for dates, name in stages:
@@ -210,6 +211,7 @@ def build_complaints(rng, write, cal: Calendar, org: Organisation, world: World)
         "status": status,
         "acknowledged_on": np.where(acknowledged < today, acknowledged, nat),
         "assessed_on": np.where(assessed < today, assessed, nat),
+        "investigated_on": np.where(investigated < today, investigated, nat),
         "responded_on": np.where(responded < today, responded, nat),
         "resolved_on": np.where(resolved < today, resolved, nat),
         "closed_on": np.where(done, closed, nat),
