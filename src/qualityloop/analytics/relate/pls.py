@@ -39,7 +39,7 @@ class _Estimator:
     def jackknife(self) -> np.ndarray:
         """The parameters (n, m) with each row left out in turn, in batches."""
         n_rows, p = self.z.shape
-        size = boot.batch_size(n_rows, p)
+        size = boot.batch_size(0, p)  # no counts matrix here: only the (size, p, p) arrays
         parts = [self.on_correlations(alg.leave_one_out_correlations(
             self.z, np.arange(start, min(start + size, n_rows))))[0]
             for start in range(0, n_rows, size)]
