@@ -20,11 +20,11 @@ class Catalogue:
     """Which entries of the batch arrays each parameter is, in KINDS order."""
 
     index: pd.MultiIndex
-    paths: tuple[np.ndarray, np.ndarray]
-    outer: tuple[np.ndarray, np.ndarray]
-    indirect: tuple[np.ndarray, np.ndarray]
-    total: tuple[np.ndarray, np.ndarray]
-    htmt: tuple[np.ndarray, np.ndarray]
+    paths: tuple[np.ndarray, ...]
+    outer: tuple[np.ndarray, ...]
+    indirect: tuple[np.ndarray, ...]
+    total: tuple[np.ndarray, ...]
+    htmt: tuple[np.ndarray, ...]
     endogenous: np.ndarray
 
 

@@ -221,7 +221,8 @@ class PLSPathModel:
         self._store(values, z, corr, result)
         self._catalogue = params.catalogue(self._layout, self._constructs, self._indicators)
         self._estimate = params.values(result, corr, self._layout, self._catalogue)[0]
-        self.bootstrap_ = self.bootstrap_draws_ = None
+        self.bootstrap_: pd.DataFrame | None = None
+        self.bootstrap_draws_: pd.DataFrame | None = None
         if bootstrap:
             self._bootstrap(z, result.weights[0], int(bootstrap), seed, n_jobs)
         return self
@@ -295,9 +296,10 @@ class PLSPathModel:
                 ConvergenceWarning, stacklevel=3,
             )
         index = self._catalogue.index
+        table = boot.summarise(self._estimate, draws[ok], jackknife, index, LEVEL)
+        table.attrs.update(n_boot=n_boot, failed=failed, level=LEVEL, seed=seed)
         self.bootstrap_draws_ = pd.DataFrame(draws[ok], columns=index)
-        self.bootstrap_ = boot.summarise(self._estimate, draws[ok], jackknife, index, LEVEL)
-        self.bootstrap_.attrs.update(n_boot=n_boot, failed=failed, level=LEVEL, seed=seed)
+        self.bootstrap_ = table
 
     # results -----------------------------------------------------------------------------------
 

@@ -78,7 +78,7 @@ def pls_predict(
     inputs = np.unique(np.concatenate([layout.blocks[j] for j in exogenous]))
     targets = [(j, i) for j in layout.endogenous() for i in layout.blocks[j]]
     rng = np.random.default_rng(seed)
-    errors = {"pls": [], "lm": [], "naive": []}
+    errors: dict[str, list[np.ndarray]] = {"pls": [], "lm": [], "naive": []}
     for _ in range(repeats):
         assignment = rng.permutation(np.arange(n_rows) % folds)
         for fold in range(folds):
