@@ -298,6 +298,11 @@ class CorrectiveAction(HistoricalRecord):
     verified_by = models.ForeignKey(
         PERSON, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # An action decided by a management review (ISO 9001 9.3.3) instead of raised by an NC.
+    management_review = models.ForeignKey(
+        "ManagementReview", null=True, blank=True, on_delete=models.CASCADE,
+        related_name="actions",
+    )
 
     class Meta:
         ordering = ["due_on"]
@@ -328,9 +333,21 @@ class ChangeRequest(HistoricalRecord):
         PERSON, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     approved_on = models.DateField(null=True, blank=True)
+    decision_note = models.TextField(blank=True, help_text="Why it was approved or rejected")
     implemented_on = models.DateField(null=True, blank=True)
+    implementation_note = models.TextField(blank=True, help_text="What was done, and where")
     verified_on = models.DateField(null=True, blank=True)
+    verified_by = models.ForeignKey(
+        PERSON, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     verification_note = models.TextField(blank=True)
+    # The decision's signature: set only by the approve and reject steps, after the signer
+    # re-entered a password (not editable, so no form, import or API body can write it).
+    signed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, editable=False,
+        on_delete=models.SET_NULL, related_name="+", verbose_name="decided and signed by",
+    )
+    signed_at = models.DateTimeField("signed at", null=True, blank=True, editable=False)
     related_nonconformances = models.ManyToManyField(
         Nonconformance, blank=True, related_name="change_requests"
     )
@@ -346,8 +363,28 @@ class ChangeRequest(HistoricalRecord):
             choices.ChangeStatus.APPROVED, choices.ChangeStatus.IMPLEMENTED,
             choices.ChangeStatus.VERIFIED, choices.ChangeStatus.CLOSED,
         )
-        if self.status in needs_approval and not (self.approver_id and self.approved_on):
+        if self.status in needs_approval and not (
+            (self.approver_id or self.signed_by_id) and self.approved_on
+        ):
             raise ValidationError("An approved change needs an approver and an approval date.")
+        if self.status in (choices.ChangeStatus.APPROVED, choices.ChangeStatus.REJECTED):
+            self._check_decision()
+
+    def _check_decision(self) -> None:
+        """Approving or rejecting a change needs a fresh signature (``services.change_control``).
+
+        A record created already decided (an import of past changes) is not checked: it was
+        signed off elsewhere.
+        """
+        stored = type(self)._default_manager.filter(pk=self.pk).values(
+            "status", "signed_at").first() if self.pk is not None else None
+        if stored is None or stored["status"] == self.status:
+            return
+        if self.signed_at is None or self.signed_at == stored["signed_at"]:
+            raise ValidationError({"status": (
+                "Approving or rejecting a change needs a signature: use Approve or Reject on its "
+                f"page (or POST /api/change-requests/{self.external_id}/approve), which asks for "
+                "your password.")})
 
 
 class ManagementReview(HistoricalRecord):
@@ -362,6 +399,10 @@ class ManagementReview(HistoricalRecord):
     status = models.CharField(
         max_length=8, choices=choices.ReviewStatus.choices, default=choices.ReviewStatus.PLANNED
     )
+    period_start = models.DateField(null=True, blank=True,
+                                    help_text="First day of the period the review pack covers")
+    period_end = models.DateField(null=True, blank=True,
+                                  help_text="Last day of the period the review pack covers")
     # Inputs (9.3.2)
     previous_actions = models.TextField(blank=True)
     external_internal_changes = models.TextField(blank=True)
@@ -379,6 +420,10 @@ class ManagementReview(HistoricalRecord):
 
     class Meta:
         ordering = ["-held_on"]
+
+    def clean(self) -> None:
+        if self.period_start and self.period_end and self.period_end < self.period_start:
+            raise ValidationError({"period_end": "The period ends before it starts."})
 
 
 class ProcessMeasurement(HistoricalRecord):
