@@ -23,6 +23,7 @@ from qualityloop.records.quality.models import WHY_LINES, CorrectiveAction, Nonc
 from qualityloop.services import permissions
 from qualityloop.services.record_kinds import get_kind
 from qualityloop.services.record_writer import RowInvalid, write_record
+from qualityloop.services.signatures import ReauthenticationFailed, sign  # noqa: F401  (re-exported)
 
 NCS = "nonconformances"
 ACTIONS = "actions"
@@ -33,10 +34,6 @@ PROGRESS = (
 )
 OPEN_ACTION_STATUSES = (ActionStatus.PLANNED, ActionStatus.IN_PROGRESS)
 FINISHED = (NonconformanceStatus.CLOSED, NonconformanceStatus.CANCELLED)
-
-
-class ReauthenticationFailed(permissions.NotAllowed):
-    """The password given to sign did not match the signer's."""
 
 
 @dataclass(frozen=True)
@@ -154,16 +151,14 @@ def close_nonconformance(
         Under ``"status"``: why it may not close yet.
     """
     permissions.check(user, get_kind(NCS), permissions.Action.WRITE)
-    if not (password and user.is_active and user.check_password(password)):
-        raise ReauthenticationFailed(
-            "the password is not correct; closing needs your own password as a signature")
+    signature = sign(user, password, "closing")
     if nc.status == NonconformanceStatus.CLOSED:
         raise RowInvalid({"status": f"{nc.external_id} is already closed"})
     blockers = nc.closing_blockers()
     if blockers:
         raise RowInvalid({"status": f"{nc.external_id} cannot close yet: " + " ".join(blockers)})
     unsigned = (nc.signed_by_id, nc.signed_at)
-    nc.signed_by, nc.signed_at = user, timezone.now()
+    nc.signed_by, nc.signed_at = signature.user, signature.at
     data = {"status": NonconformanceStatus.CLOSED,
             "closed_on": closed_on or timezone.localdate()}
     try:
