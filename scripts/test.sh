@@ -36,6 +36,8 @@ POSTGRES_TEST_GLOBS=(
     tests/test_record_forms.py
     tests/test_problem_solving.py
     tests/test_tqm_index.py
+    tests/test_spc_service.py
+    tests/test_spc_page.py
     tests/test_relationship.py
     tests/test_assessment_page.py
     tests/test_assessment_services.py

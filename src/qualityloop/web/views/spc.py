@@ -33,14 +33,16 @@ def _settings(params: Any, key: str) -> tuple[service.ChartSettings, dict[str, A
     """Chart settings from the query or form; what the page echoes back into its controls."""
     rules = params.get("rules") or "western_electric"
     phase = "II" if params.get("phase") == "II" else "I"
-    default = DEFAULT_BASELINE["process" if key.startswith(service.PROCESS_PREFIX) else "monthly"]
+    family = "process" if key.startswith(service.PROCESS_PREFIX) else "monthly"
+    given = params.get("baseline") if params.get("baseline_for", family) == family else None
     try:
-        baseline = int(params.get("baseline") or default)
+        baseline = int(given or DEFAULT_BASELINE[family])
     except ValueError:
         raise service.SpcInputError(f"the number of baseline points must be a whole number; "
                                     f"got {params.get('baseline')!r}") from None
     settings = service.ChartSettings(rules=rules, baseline=baseline if phase == "II" else None)
-    return settings, {"rules": rules, "phase": phase, "baseline": baseline}
+    return settings, {"rules": rules, "phase": phase, "baseline": baseline,
+                      "baseline_for": family}
 
 
 def _control_figures(key: str, unit: OrgUnit | None,
@@ -75,12 +77,19 @@ def spc_figures(key: str, unit: OrgUnit | None, settings: service.ChartSettings)
 
 
 def _signal_rows(view: service.ChartView, may_raise: bool) -> list[dict[str, Any]]:
+    """One row per signalling point, each with its rules: a raise button, or the link to the
+    nonconformance already raised from it."""
     signals = view.signals()
     raised = service.existing_nonconformances(signals)
-    return [{"signal": s, "raised": s.external_id in raised,
-             "status": raised.get(s.external_id, ""),
-             "url": reverse("record-detail", args=["nonconformances", s.external_id]),
-             "may_raise": may_raise} for s in signals]
+    rows: dict[int, dict[str, Any]] = {}
+    for signal in signals:
+        row = rows.setdefault(signal.subgroup, {"point": signal, "rules": []})
+        row["rules"].append({
+            "signal": signal, "raised": signal.external_id in raised,
+            "status": raised.get(signal.external_id, ""), "may_raise": may_raise,
+            "url": reverse("record-detail", args=["nonconformances", signal.external_id]),
+        })
+    return list(rows.values())
 
 
 def _capability_rows(view: service.ChartView) -> list[dict[str, Any]]:
