@@ -21,15 +21,6 @@ DOCS_SCREENSHOT = ROOT / "docs" / "screenshots" / "spc.png"
 CHART = "Shaft diameter (Augsburg Plant)"
 
 
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1366, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    yield page
-    context.close()
-
-
 def _choose(page, action) -> None:
     """Do ``action`` (a change of a control) and wait until HTMX has swapped in the answer."""
     with page.expect_response(lambda response: "/spc/" in response.url):
@@ -45,7 +36,8 @@ def _pick_shaft_diameter(page) -> None:
     page.wait_for_selector("text=Limits from the first 20 points.")
 
 
-def test_spc_page_shows_the_planted_shift_and_raises_a_nonconformance(page, demo_site):
+def test_spc_page_shows_the_planted_shift_and_raises_a_nonconformance(desktop_page, demo_site):
+    page = desktop_page
     base, login = demo_site
     log_in(page, base, login, "/spc/")
     assert page.locator("nav.mainnav a.active").inner_text() == "SPC"
