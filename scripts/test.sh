@@ -44,6 +44,8 @@ POSTGRES_TEST_GLOBS=(
     tests/test_assessment_web.py
     tests/test_assessment_cli.py
     tests/test_assessment_demo.py
+    tests/test_relationship_page.py
+    tests/test_report_relationship.py
 )
 
 pick_python() {

@@ -244,14 +244,19 @@ def _unit_link_section(doc: ReportDocument, answer: Answer) -> None:
                       formats={"R²": ".2f", "Cronbach's alpha": ".2f", "rho_A": ".2f",
                                "rho_C": ".2f", "AVE": ".2f"}, index=False))
     section.add(Paragraph("Indicators: " + "; ".join(
-        f"{names.get(c, c).lower()}: " + ", ".join(i.replace("_", " ") for i in indicators)
+        f"{names.get(c, c)}: " + ", ".join(i.replace("_", " ") for i in indicators)
         for c, indicators in link.measurement.items()) + "."))
 
 
 def paths_table(link: UnitLinkResult, names: dict[str, str]) -> pd.DataFrame:
-    """Direct paths, then the total and indirect effects, with names as readers see them."""
+    """Direct paths, then the indirect effects and the total effects they add up to (a total
+    equal to its direct path is left out), with names as readers see them."""
     direct = link.paths.assign(kind="direct")
-    table = pd.concat([direct, link.effects], ignore_index=True)
+    effects = link.effects
+    mediated = set(zip(effects.loc[effects["kind"] == "indirect", "from"],
+                       effects.loc[effects["kind"] == "indirect", "to"], strict=True))
+    keep = [(a, b) in mediated for a, b in zip(effects["from"], effects["to"], strict=True)]
+    table = pd.concat([direct, effects[keep]], ignore_index=True)
     return pd.DataFrame({
         "Path": [f"{names.get(a, a)} → {names.get(b, b)}"
                  for a, b in zip(table["from"], table["to"], strict=True)],

@@ -239,8 +239,9 @@ def path_diagram_svg(paths: pd.DataFrame, r2: pd.Series | None = None,
         f'height="{DIAGRAM_HEIGHT}" viewBox="0 0 {DIAGRAM_WIDTH} {DIAGRAM_HEIGHT}" '
         'font-family="sans-serif" role="img" aria-label="Path diagram">',
         "<defs>" + "".join(
-            f'<marker id="ql-arrow-{key}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
-            f'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" '
+            f'<marker id="ql-arrow-{key}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="13" '
+            f'markerHeight="13" markerUnits="userSpaceOnUse" orient="auto-start-reverse">'
+            f'<path d="M0,0 L10,5 L0,10 z" '
             f'fill="{colour}"/></marker>'
             for key, colour in (("pos", POSITIVE), ("neg", NEGATIVE), ("unclear", MUTED)))
         + "</defs>",

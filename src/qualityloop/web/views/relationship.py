@@ -71,9 +71,10 @@ def pdf_available() -> bool:
     return True
 
 
-def _context(request: HttpRequest, unit: OrgUnit | None) -> dict[str, Any]:
+def _context(unit: OrgUnit | None) -> dict[str, Any]:
     return {"allowed": True, "unit": unit, "unit_query": f"?unit={unit.external_id}" if unit
-            else "", "document": cached_document(unit), "sections": None, "problem": ""}
+            else "", "document": cached_document(unit), "sections": None, "problem": "",
+            "pdf": pdf_available()}
 
 
 def _with_document(context: dict[str, Any]) -> dict[str, Any]:
@@ -97,10 +98,10 @@ def relationship_page(request: HttpRequest) -> HttpResponse:
     if not _allowed(request):
         return render(request, "qualityloop/relationship.html", {"allowed": False})
     unit = selected_unit(request)
-    context = _context(request, unit)
+    context = _context(unit)
     if context["document"] is not None:
         context = _with_document(context)
-    context.update(units=unit_options(), pdf=pdf_available())
+    context["units"] = unit_options()
     if request.htmx:  # type: ignore[attr-defined]
         return render(request, "qualityloop/relationship_body.html", context)
     return render(request, "qualityloop/relationship.html", context)
@@ -111,7 +112,7 @@ def relationship_body(request: HttpRequest) -> HttpResponse:
     """The body of the page: the document's findings and sections (computed if need be)."""
     if not _allowed(request):
         return HttpResponse("Your account may not see customer data.", status=403)
-    context = _with_document(_context(request, selected_unit(request)))
+    context = _with_document(_context(selected_unit(request)))
     return render(request, "qualityloop/relationship_body.html", context)
 
 
