@@ -147,3 +147,12 @@ def test_clear_errors(changes, kwargs, message):
                          pd.DataFrame({"d": [1, 2], "flag": [0, 1]}),
                          pd.Series({"d": 0.5, "flag": 0.3}), arguments["covariance"], changes,
                          draws=arguments["draws"])
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    from qualityloop.analytics.relate import what_if
+
+    result = doctest.testmod(what_if, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

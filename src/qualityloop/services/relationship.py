@@ -182,7 +182,7 @@ def customer_drivers(*, as_of: dt.date | None = None, unit: OrgUnit | None = Non
         survival_by_exposure=survival_by_exposure(table, list(summary.index)),
         sentences=[driver_sentence(str(name), row) for name, row in summary.iterrows()],
         left_out=left_out,
-        fit=_driver_fit(model, table, covariates, as_of),
+        fit=_driver_fit(model, table, covariates),
     )
 
 
@@ -290,8 +290,7 @@ def _exposure_curves(name: str, first: pd.Series, length: pd.Series, churned: pd
     return [c[["exposure", "group", "time", "survival", "lower", "upper"]] for c in curves]
 
 
-def _driver_fit(model: CoxPH, table: pd.DataFrame, covariates: list[str],
-                as_of: dt.date | None) -> DriverFit:
+def _driver_fit(model: CoxPH, table: pd.DataFrame, covariates: list[str]) -> DriverFit:
     last = table.groupby("customer", observed=True, sort=False).tail(1)
     active = last[last["event"] == 0]
     current = active[["customer", STRATA, *covariates]].assign(age=active["stop"].to_numpy())
@@ -736,13 +735,10 @@ def _survey_tqm(period: str) -> pd.DataFrame:
             scores = round_scores(survey)
         except Exception:  # a round without answers or with another instrument: no scores
             continue
-        if scores.empty:
+        if scores.empty or survey.opened_on is None:
             continue
         mean = scores.groupby("unit")["maturity"].mean()
-        label = period_labels(pd.DatetimeIndex([pd.Timestamp(survey.opened_on).tz_localize(None)
-                                                if pd.Timestamp(survey.opened_on).tzinfo
-                                                else pd.Timestamp(survey.opened_on)]),
-                              period)[0]
+        label = period_labels(pd.DatetimeIndex([survey.opened_on.date()]), period)[0]
         parts.append(pd.DataFrame({"unit": mean.index, "period": label,
                                    "survey_tqm": mean.to_numpy()}))
     if not parts:
@@ -760,10 +756,11 @@ def _unit_measurement(table: pd.DataFrame) -> dict[str, list[str]]:
            and table[c].nunique() > 1]
     if not tqm:
         raise RelationshipError("no TQM index indicator is known for half of the unit-periods")
-    quality = [q for q, raw in QUALITY.items() if table[raw].nunique() > 1]
-    satisfaction = [s for s in SATISFACTION
-                    if _pls_input(table)[s].notna().mean() >= 0.5 and table.get(
-                        s, table["complaints_per_100"]).nunique() > 1]
+    data = _pls_input(table)
+    usable = [c for c in [*QUALITY, *SATISFACTION]
+              if data[c].notna().mean() >= 0.5 and data[c].nunique() > 1]
+    quality = [c for c in QUALITY if c in usable]
+    satisfaction = [c for c in SATISFACTION if c in usable]
     if not quality or not satisfaction:
         raise RelationshipError("quality or satisfaction does not vary between unit-periods")
     return {"TQM": tqm, "Quality": quality, "Satisfaction": satisfaction,
@@ -1109,5 +1106,6 @@ def headline(drivers: DriverResult, link: UnitLinkResult | None,
         top = ranked.iloc[0]
         sentences.append(
             f"Most value at risk: {top['kind']} {top['external_id']} ({top['title']}), "
-            f"{top['customers']} customers, {top['clv_at_risk']:,.0f} of lifetime value.")
+            f"{top['customers']} customer{'s' if top['customers'] != 1 else ''}, "
+            f"{top['clv_at_risk']:,.0f} of lifetime value.")
     return sentences[:5]
