@@ -151,8 +151,10 @@ def _variables_command(name: str, title: str) -> None:
 
         settings = _settings(rules, phase1, as_json)
         data = _variables(_read(file, as_json), file, column, subgroup, as_json)
-        make = {"xbar-r": spc.xbar_r, "xbar-s": spc.xbar_s, "individuals": spc.individuals,
-                "ewma": spc.ewma, "cusum": spc.cusum}[name]
+        makers: dict[str, Callable[..., Any]] = {
+            "xbar-r": spc.xbar_r, "xbar-s": spc.xbar_s, "individuals": spc.individuals,
+            "ewma": spc.ewma, "cusum": spc.cusum}
+        make = makers[name]
         if name.startswith("xbar") and data.ndim == 1:
             fail(f"{name} needs subgroups: give --subgroup, or several --column", as_json)
         if name == "individuals" and data.ndim == 2:

@@ -149,8 +149,9 @@ class ChartView:
     def signals(self) -> list[Signal]:
         """Every run-rule violation of the chart and the beyond-limits points of its R or MR
         chart (run rules do not apply to ranges)."""
-        found = [self._signal(self.chart, row.subgroup, row.description)
-                 for row in self.chart.violations.itertuples()]
+        table = self.chart.violations
+        found = [self._signal(self.chart, int(index), str(rule)) for index, rule in
+                 zip(table["subgroup"], table["description"], strict=True)]
         companion = self.chart.companion
         if companion is not None:
             name = "R chart" if companion.chart == "R" else f"{companion.chart} chart"
@@ -368,10 +369,10 @@ def process_chart(key: str, settings: ChartSettings | None = None) -> ChartView:
     are left out (and said so in the note); the latest ``MAX_SUBGROUPS`` are charted."""
     settings = settings or ChartSettings()
     unit, name = _parse_key(key)
-    frame = pd.DataFrame(
+    frame = pd.DataFrame(list(
         ProcessMeasurement.objects.filter(org_unit=unit, characteristic=name)
         .order_by("measured_at", "pk")
-        .values("subgroup", "measured_at", "value", "lsl", "usl", "unit_of_measure"))
+        .values("subgroup", "measured_at", "value", "lsl", "usl", "unit_of_measure")))
     if frame.empty:
         raise SpcInputError(f"no measurements of {name!r} in {unit.name}")
     groups, dropped = _complete_subgroups(frame)
