@@ -7,6 +7,7 @@ from qualityloop.web.api.api import api
 from qualityloop.web.views import (
     assessment,
     assessment_rounds,
+    change_control,
     dashboard,
     problem_solving,
     record_forms,
@@ -49,6 +50,7 @@ urlpatterns = [
     path("records/<str:kind_name>/<str:external_id>/delete/", record_forms.record_delete,
          name="record-delete"),
     *problem_solving.urlpatterns,
+    *change_control.urlpatterns,
     path("records/<str:kind_name>/<str:external_id>/", records.record_detail,
          name="record-detail"),
     path("assessment/", assessment.assessment_page, name="assessment"),
