@@ -28,7 +28,13 @@ import pandas as pd
 
 from qualityloop.analytics.survival import CoxPH, KaplanMeier
 from qualityloop.records.organisation.models import OrgUnit
-from qualityloop.services.exposures import DAYS_PER_MONTH, customer_exposures
+from qualityloop.services.exposures import (
+    DAYS_PER_MONTH,
+    ExposureRecords,
+    build_exposures,
+    customer_exposures,
+    read_records,
+)
 
 ALPHA = 0.05
 STRATA = "segment"
@@ -127,8 +133,8 @@ class DriverResult:
     fit: DriverFit | None = None
 
 
-def customer_drivers(*, as_of: dt.date | None = None, unit: OrgUnit | None = None
-                     ) -> DriverResult:
+def customer_drivers(*, as_of: dt.date | None = None, unit: OrgUnit | None = None,
+                     records: ExposureRecords | None = None) -> DriverResult:
     """Which quality experiences make customers leave sooner, with hazard ratios.
 
     A Cox proportional hazards model with time-varying covariates (start/stop rows of
@@ -144,6 +150,9 @@ def customer_drivers(*, as_of: dt.date | None = None, unit: OrgUnit | None = Non
         End of the observation (default today).
     unit : OrgUnit, optional
         Only the customers this unit (or a unit below it) serves.
+    records : ExposureRecords, optional
+        The records already read by :func:`~qualityloop.services.exposures.read_records` for
+        this unit and day (so that several analyses read the database once).
 
     Returns
     -------
@@ -159,7 +168,8 @@ def customer_drivers(*, as_of: dt.date | None = None, unit: OrgUnit | None = Non
     RelationshipError
         Fewer than 10 churns, or no exposure varies.
     """
-    table = customer_exposures(as_of=as_of, unit=unit)
+    table = (customer_exposures(as_of=as_of, unit=unit) if records is None
+             else build_exposures(records))
     customers = int(table["customer"].nunique())
     events = int(table["event"].sum())
     if events < MIN_EVENTS:
@@ -574,7 +584,8 @@ class UnitLinkResult:
 
 
 def unit_link(*, as_of: dt.date | None = None, bootstrap: int = 1000, seed: int = 0,
-              unit: OrgUnit | None = None) -> UnitLinkResult:
+              unit: OrgUnit | None = None, records: ExposureRecords | None = None
+              ) -> UnitLinkResult:
     """A PLS path model of TQM implementation, quality performance, customer satisfaction and
     retention on the operating units' half-years.
 
@@ -594,6 +605,8 @@ def unit_link(*, as_of: dt.date | None = None, bootstrap: int = 1000, seed: int 
     seed : int, default 0
     unit : OrgUnit, optional
         Accepted for a uniform signature; the model compares units, so it always uses them all.
+    records : ExposureRecords, optional
+        All customers' records already read for ``as_of`` (see :func:`customer_drivers`).
 
     Returns
     -------
@@ -607,7 +620,7 @@ def unit_link(*, as_of: dt.date | None = None, bootstrap: int = 1000, seed: int 
     from qualityloop.analytics.relate import PLSPathModel
 
     del unit  # the comparison needs every unit
-    table = unit_period_table(as_of=as_of)
+    table = unit_period_table(as_of=as_of, records=records)
     if len(table) < MIN_ROWS:
         raise RelationshipError(
             f"only {len(table)} unit-{PERIOD_NAMES[PERIOD]}s have at least "
@@ -625,7 +638,8 @@ def unit_link(*, as_of: dt.date | None = None, bootstrap: int = 1000, seed: int 
         bootstrap=bootstrap)
 
 
-def unit_period_table(*, as_of: dt.date | None = None, period: str = PERIOD) -> pd.DataFrame:
+def unit_period_table(*, as_of: dt.date | None = None, period: str = PERIOD,
+                      records: ExposureRecords | None = None) -> pd.DataFrame:
     """The unit x period table of :func:`unit_link` (before signs are turned).
 
     Returns
@@ -638,11 +652,12 @@ def unit_period_table(*, as_of: dt.date | None = None, period: str = PERIOD) -> 
         ``retention``.
     """
     from qualityloop.services import tqm_index
-    from qualityloop.services.exposures import read_records
 
     as_of = as_of or dt.date.today()
-    records = read_records(None, as_of)
+    records = records or read_records(None, as_of)
     customers = records.customers
+    if customers.empty:
+        return pd.DataFrame(columns=["unit", "period", "customers_at_start"])
     periods = tqm_index.period_table(customers["acquired_on"].min().date(), as_of, period)
     periods = periods[periods["end"] <= pd.Timestamp(as_of)]
     rows = [_period_rows(records, start, end) .assign(period=label)
@@ -1071,11 +1086,13 @@ def relationship_answer(*, as_of: dt.date | None = None, unit: OrgUnit | None = 
 
 def _answer(as_of: dt.date, unit: OrgUnit | None) -> Answer:
     problems: dict[str, str] = {}
-    drivers = customer_drivers(as_of=as_of, unit=unit)
+    everyone = read_records(None, as_of)  # read once for both when there is no unit
+    drivers = customer_drivers(as_of=as_of, unit=unit,
+                               records=everyone if unit is None else None)
     clv = _clv(12, as_of, unit)
     link = scenario = None
     try:
-        link = unit_link(as_of=as_of)
+        link = unit_link(as_of=as_of, records=everyone)
     except RelationshipError as problem:
         problems["unit_link"] = str(problem)
     scenario_changes = {k: v for k, v in DEFAULT_SCENARIO.items()
