@@ -838,9 +838,9 @@ def _effect_text(row: pd.Series, kind: str) -> str:
     if np.isfinite(row["lower"]):
         text += f" (95% interval {row['lower']:+.2f} to {row['upper']:+.2f}"
         if row["lower"] > 0 or row["upper"] < 0:
-            text += ", clearly " + ("positive)" if row["coefficient"] > 0 else "negative)")
+            text += ", " + ("above zero)" if row["lower"] > 0 else "below zero)")
         else:
-            text += ", too uncertain to tell its sign)"
+            text += ", could be either sign)"
     return text
 
 
