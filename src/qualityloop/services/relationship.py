@@ -240,17 +240,21 @@ def driver_sentence(name: str, row: pd.Series) -> str:
     info = exposure_info(name)
     ratio, lower, upper = row["hazard_ratio"], row["lower"], row["upper"]
     per = f" {info.per}" if info.per else ""
-    sentence = (f"{info.subject} left {ratio_text(ratio)}x as fast{per} "
-                f"(95% CI {ratio_text(lower)}-{ratio_text(upper)})")
+    digits = 2 if ratio_text(lower) == ratio_text(upper) else None  # 100,000 customers
+    sentence = (f"{info.subject} left {ratio_text(ratio, digits)}x as fast{per} "
+                f"(95% CI {ratio_text(lower, digits)}-{ratio_text(upper, digits)})")
     if lower <= 1 <= upper:
         sentence += "; the data cannot tell this apart from no effect"
     return sentence + "."
 
 
-def ratio_text(value: float) -> str:
-    """A hazard ratio as people read it: 1.6, 0.82 (two digits below 1), 12."""
+def ratio_text(value: float, digits: int | None = None) -> str:
+    """A hazard ratio as people read it: 1.6, 0.82 (two digits below 1), 12; ``digits`` forces
+    the number of decimals (for intervals too narrow to show with one)."""
     if not np.isfinite(value):
         return "?"
+    if digits is not None:
+        return f"{value:.{digits}f}"
     return f"{value:.2f}" if value < 1 else f"{value:.1f}" if value < 10 else f"{value:.0f}"
 
 
