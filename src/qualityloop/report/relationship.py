@@ -337,9 +337,11 @@ def _survey_blocks(section: Any, unit: OrgUnit | None) -> None:
         chart = assessment_charts.maturity_radar_chart(table, title)
     except (ImportError, AttributeError):  # the radar module is optional
         chart = relationship_charts.maturity_bar_chart(table.drop_duplicates("construct"), title)
+    counts = "; ".join(f"{series}: {int(n):,}" for series, n in
+                       table.groupby("series", sort=False)["n"].max().items())
     section.add(Figure(charts.to_svg(chart), (
-        f"Mean answers per construct on 0-100 from {int(table['n'].max()):,} respondents at "
-        f"most, round opened {survey.opened_on:%d %B %Y}.")))
+        f"Mean answers per construct on 0-100, round opened {survey.opened_on:%d %B %Y}; "
+        f"respondents ({counts}).")))
 
 
 def _index_blocks(section: Any, unit: OrgUnit | None, as_of: dt.date) -> None:
@@ -450,15 +452,24 @@ def actions_table(ranked: pd.DataFrame) -> pd.DataFrame:
 def actions_sentence(ranked: pd.DataFrame) -> str:
     """Which records to close first, and how much of the value at risk they hold."""
     first = ranked.head(FIRST_ACTIONS)
-    names = ", ".join(f"{k} {e} ({t})" for k, e, t in zip(
-        first["kind"], first["external_id"], first["title"], strict=True))
+    records = [f"{k} {e}" for k, e in zip(first["kind"], first["external_id"], strict=True)]
+    titles = list(dict.fromkeys(first["title"]))
+    if len(titles) == 1:
+        names = f"{_and(records)} ({titles[0][:1].lower() + titles[0][1:]})"
+    else:
+        names = _and([f"{r} ({t})" for r, t in zip(records, first["title"], strict=True)])
     share = first["clv_at_risk"].sum() / ranked["clv_at_risk"].sum() if ranked[
         "clv_at_risk"].sum() > 0 else float("nan")
     text = (f"Close {names} first: together they touch {int(first['customers'].sum()):,} "
             f"customers with {first['clv_at_risk'].sum():,.0f} of lifetime value at risk")
     if share == share:
         text += f", {share:.0%} of the {len(ranked)} open records ranked here"
-    return text + ". Contain the defect, tell the customers affected, then fix the cause."
+    return text + (". For each: contain the problem, tell the customers affected, then remove "
+                   "the cause (corrective action).")
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 # notes -----------------------------------------------------------------------------------------

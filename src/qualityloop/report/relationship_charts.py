@@ -175,11 +175,11 @@ def maturity_bar_chart(frame: pd.DataFrame, title: str) -> alt.Chart:
 # path diagram ----------------------------------------------------------------------------------
 
 BOX_WIDTH, BOX_HEIGHT = 170, 54
-DIAGRAM_WIDTH, DIAGRAM_HEIGHT = 880, 330
+DIAGRAM_WIDTH, DIAGRAM_HEIGHT = 880, 270
 # Centres of the boxes: the chain TQM -> Quality -> Satisfaction -> Retention as an arch, so the
 # direct paths to Retention run below it without crossing.
-LAYOUT = {"TQM": (105, 250), "Quality": (270, 70), "Satisfaction": (610, 70),
-          "Retention": (775, 250)}
+LAYOUT = {"TQM": (105, 225), "Quality": (270, 45), "Satisfaction": (610, 45),
+          "Retention": (775, 225)}
 LABEL_AT = 0.5  # where on a path its coefficient label sits (share of the way)
 INK, MUTED, POSITIVE, NEGATIVE = "#1c2a36", "#8a96a3", PALETTE[0], PALETTE[3]
 
