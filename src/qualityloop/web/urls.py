@@ -9,6 +9,7 @@ from qualityloop.web.views import (
     assessment_rounds,
     change_control,
     dashboard,
+    management_review,
     problem_solving,
     record_forms,
     records,
@@ -16,6 +17,7 @@ from qualityloop.web.views import (
     retention,
     spc,
     survey,
+    training,
 )
 
 admin.site.site_header = "QualityLoop administration"
@@ -40,6 +42,7 @@ urlpatterns = [
     path("relationship/report.pdf", relationship.report_pdf, name="relationship-report-pdf"),
     path("spc/", spc.spc_page, name="spc"),
     path("spc/raise/", spc.raise_nonconformance, name="spc-raise"),
+    *training.urlpatterns,
     path("records/", records.record_index, name="record-index"),
     path("records/<str:kind_name>/", records.record_list, name="record-list"),
     path("records/<str:kind_name>/new/", record_forms.record_create, name="record-create"),
@@ -51,6 +54,7 @@ urlpatterns = [
          name="record-delete"),
     *problem_solving.urlpatterns,
     *change_control.urlpatterns,
+    *management_review.urlpatterns,
     path("records/<str:kind_name>/<str:external_id>/", records.record_detail,
          name="record-detail"),
     path("assessment/", assessment.assessment_page, name="assessment"),

@@ -1,0 +1,76 @@
+"""The training pages: the competence matrix of a unit with the training expired or due, and
+(loaded after the page) the training-effectiveness comparison of units."""
+
+from __future__ import annotations
+
+import math
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import path
+
+from qualityloop.records.organisation.models import OrgUnit, Person
+from qualityloop.report.charts import to_svg
+from qualityloop.report.qms_charts import coverage_scatter
+from qualityloop.services import training
+from qualityloop.web.views.unit_scope import cached_for_unit, selected_unit, unit_options
+
+MAX_PEOPLE = 150
+
+
+def _default_unit() -> OrgUnit | None:
+    """The first unit (by name) that has people of its own: a matrix of the whole organisation
+    is too wide to read."""
+    unit_id = (Person.objects.filter(active=True, org_unit__isnull=False)
+               .order_by("org_unit__name").values_list("org_unit", flat=True).first())
+    return OrgUnit.objects.filter(pk=unit_id).first()
+
+
+@login_required
+def matrix_page(request: HttpRequest) -> HttpResponse:
+    """``/training/matrix/?unit=``: people x courses of a unit, colour-coded, and the due list."""
+    unit = selected_unit(request) if request.GET.get("unit") else _default_unit()
+    matrix = training.competence_matrix(unit)
+    too_many = len(matrix.people) > MAX_PEOPLE
+    context = {
+        "unit": unit, "units": unit_options(), "matrix": matrix,
+        "rows": [] if too_many else matrix.rows(), "too_many": too_many,
+        "max_people": MAX_PEOPLE,
+        "legend": [(state, training.STATE_LABELS[state], count)
+                   for state, count in matrix.counts().items()],
+        "levels": [(value, label) for value, label in training.CompetenceLevel.choices],
+        "due": training.due_list(unit), "due_days": training.DUE_WITHIN_DAYS,
+    }
+    template = ("qualityloop/_training_body.html" if request.htmx  # type: ignore[attr-defined]
+                else "qualityloop/training_matrix.html")
+    return render(request, template, context)
+
+
+def effectiveness_figures() -> dict:
+    """The effectiveness table, its charts and the sentences (computed once a minute)."""
+    table = training.effectiveness()
+    if table.empty:
+        return {"rows": [], "charts": [], "sentences": []}
+    charts = [
+        to_svg(coverage_scatter(table, "ncs_per_person", "Nonconformances raised per person",
+                                ".1f")),
+        to_svg(coverage_scatter(table, "capa_on_time", "Corrective actions on time", "%")),
+    ]
+    rows = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
+            for r in table.to_dict("records")]
+    return {"rows": rows, "charts": charts, "period": table["period"].iloc[0],
+            "sentences": [a.sentence() for a in training.associations(table)]}
+
+
+@login_required
+def effectiveness_part(request: HttpRequest) -> HttpResponse:
+    """``/training/effectiveness/``: did trained teams raise and close more problems?"""
+    figures = cached_for_unit("training-effectiveness", None, effectiveness_figures)
+    return render(request, "qualityloop/_training_effectiveness.html", figures)
+
+
+urlpatterns = [
+    path("training/matrix/", matrix_page, name="training-matrix"),
+    path("training/effectiveness/", effectiveness_part, name="training-effectiveness"),
+]
