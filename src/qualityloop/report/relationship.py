@@ -91,7 +91,7 @@ def findings(answer: Answer) -> list[Finding]:
     """
     from qualityloop.services.relationship import driver_sentence
 
-    drivers = {driver_sentence(name, row): _excludes(row, 1.0)
+    drivers = {driver_sentence(str(name), row): _excludes(row, 1.0)
                for name, row in answer.drivers.summary.iterrows()}
     top = str(answer.priorities.iloc[0]["external_id"]) if len(answer.priorities) else None
     estimates = {answer.what_if.sentence} if answer.what_if is not None else set()

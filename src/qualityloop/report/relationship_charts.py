@@ -286,12 +286,12 @@ def _arrow(source: _Box, target: _Box, row: Any, at: float) -> tuple[str, str]:
 
 def _box(box: _Box, name: str, r2: float | None) -> str:
     left, top = box.x - BOX_WIDTH / 2, box.y - BOX_HEIGHT / 2
-    has_r2 = r2 is not None and math.isfinite(float(r2))
-    name_y = box.y - 3 if has_r2 else box.y + 5
+    shown = float(r2) if r2 is not None and math.isfinite(float(r2)) else None
+    name_y = box.y - 3 if shown is not None else box.y + 5
     text = (f'<text x="{box.x:.1f}" y="{name_y:.1f}" text-anchor="middle" font-size="14" '
             f'font-weight="600" fill="{INK}">{escape(name)}</text>')
-    if has_r2:
+    if shown is not None:
         text += (f'<text x="{box.x:.1f}" y="{box.y + 15:.1f}" text-anchor="middle" '
-                 f'font-size="11" fill="#44505c">R² {float(r2):.2f}</text>')
+                 f'font-size="11" fill="#44505c">R² {shown:.2f}</text>')
     return (f'<rect x="{left:.1f}" y="{top:.1f}" width="{BOX_WIDTH}" height="{BOX_HEIGHT}" '
             f'rx="8" fill="#eef4f9" stroke="{POSITIVE}" stroke-width="1.5"/>{text}')
