@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -101,3 +102,18 @@ def records_of(frame: Any, index_name: str) -> list[dict]:
 def fmt(value: Any, spec: str = ".3f") -> str:
     value = finite(value)
     return "-" if value is None else format(value, spec)
+
+
+AsOfOption = Annotated[
+    str | None, typer.Option("--as-of", help="Judge the records as of this day (YYYY-MM-DD; "
+                                             "default today).")]
+
+
+def parse_as_of(text: str | None, as_json: bool) -> dt.date | None:
+    """The ``--as-of`` day, or None for today; a malformed date is a clear failure."""
+    if text is None:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        fail(f"--as-of: expected a date like 2025-06-30, got {text!r}", as_json)

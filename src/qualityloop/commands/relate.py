@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from qualityloop.commands.common import (
+    AsOfOption,
     JsonFlag,
     UnitOption,
     analysis_errors,
@@ -17,12 +18,11 @@ from qualityloop.commands.common import (
     fail,
     finite,
     fmt,
+    parse_as_of,
     records_of,
     reported,
     start_django,
 )
-from qualityloop.commands.tqm_index import AsOfOption
-from qualityloop.commands.tqm_index import _as_of as _as_of  # one parser for --as-of
 
 app = typer.Typer(help="Relate TQM to customer retention: churn drivers, the unit-level link, "
                        "what-if and CAPA priorities (see docs/relationship.md).",
@@ -61,7 +61,7 @@ def drivers(unit: UnitOption = None, as_of: AsOfOption = None,
     from qualityloop.services.relationship import customer_drivers
 
     with reported(as_json, *_errors()):
-        result = customer_drivers(as_of=_as_of(as_of, as_json), unit=_unit(unit, as_json))
+        result = customer_drivers(as_of=parse_as_of(as_of, as_json), unit=_unit(unit, as_json))
     data = {"customers": result.customers, "events": result.events,
             "concordance": finite(result.concordance),
             "summary": records_of(result.summary, "exposure"),
@@ -92,7 +92,7 @@ def unit_link_command(as_of: AsOfOption = None,
     from qualityloop.services.relationship import unit_link
 
     with reported(as_json, *_errors()):
-        result = unit_link(as_of=_as_of(as_of, as_json), bootstrap=bootstrap, seed=seed)
+        result = unit_link(as_of=parse_as_of(as_of, as_json), bootstrap=bootstrap, seed=seed)
     data = {"rows": len(result.data), "units": result.units, "periods": result.periods,
             "measurement": result.measurement,
             "paths": records_of(result.paths, "row"), "effects": records_of(result.effects, "row"),
@@ -146,7 +146,7 @@ def what_if_command(
 
     with reported(as_json, *_errors()):
         result = what_if(changes, horizon_months=horizon, draws=draws, seed=seed,
-                         as_of=_as_of(as_of, as_json), unit=_unit(unit, as_json))
+                         as_of=parse_as_of(as_of, as_json), unit=_unit(unit, as_json))
     data = {"changes": result.changes, "horizon_months": result.horizon_months,
             "customers": result.customers, "affected": result.affected,
             "customers_kept": dict(zip(("estimate", "lower", "upper"),
@@ -178,7 +178,7 @@ def priorities_command(limit: Annotated[int, typer.Option(min=1, help="Rows to s
     from qualityloop.services.relationship import priorities
 
     with reported(as_json, *_errors()):
-        ranked = priorities(as_of=_as_of(as_of, as_json), unit=_unit(unit, as_json),
+        ranked = priorities(as_of=parse_as_of(as_of, as_json), unit=_unit(unit, as_json),
                             limit=limit, horizon_months=horizon)
     rows = records_of(ranked.drop(columns=["url_name", "url_args"]), "rank")
     for row in rows:

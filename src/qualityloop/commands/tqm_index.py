@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from qualityloop.commands.common import (
+    AsOfOption,
     JsonFlag,
     emit,
-    fail,
     fmt,
+    parse_as_of,
     records_of,
     reported,
     start_django,
@@ -25,20 +25,6 @@ PeriodOption = Annotated[str, typer.Option("--period", help="year, half or quart
 TqmUnitOption = Annotated[
     str | None, typer.Option("--unit", help="External id of an org unit: only this unit, with "
                                             "the records of the units below it.")]
-AsOfOption = Annotated[
-    str | None, typer.Option("--as-of", help="Judge the records as of this day (YYYY-MM-DD; "
-                                             "default today).")]
-
-
-def _as_of(text: str | None, as_json: bool) -> dt.date | None:
-    if text is None:
-        return None
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        fail(f"--as-of: expected a date like 2025-06-30, got {text!r}", as_json)
-
-
 @app.callback(invoke_without_command=True)
 def tqm_index(period: PeriodOption = "year", unit: TqmUnitOption = None,
               as_of: AsOfOption = None, as_json: JsonFlag = False) -> None:
@@ -52,7 +38,7 @@ def tqm_index(period: PeriodOption = "year", unit: TqmUnitOption = None,
     )
 
     with reported(as_json, IndexInputError):
-        index = record_index(period=period, as_of=_as_of(as_of, as_json), unit=unit)
+        index = record_index(period=period, as_of=parse_as_of(as_of, as_json), unit=unit)
     summary = summarise(index)
     data = {
         "period": period,
