@@ -4,8 +4,11 @@
 #      when root, the `test` extra into $VIRTUAL_ENV or ./.venv),
 #   1. start a throwaway PostgreSQL server (unless QUALITYLOOP_TEST_POSTGRES_URL is already set),
 #   2. lint (ruff) and type-check (mypy),
-#   3. every test on the default embedded SQLite database, slow and browser tests included,
-#   4. the database-sensitive tests again with the Django test database on PostgreSQL.
+#   3. every test on the default embedded SQLite database, slow and browser tests included
+#      (all but the Spark ones),
+#   4. the analytics engine parity tests (-m spark): the retention suite on a local PySpark
+#      session and on DuckDB, one Spark session in one process (no -n),
+#   5. the database-sensitive tests again with the Django test database on PostgreSQL.
 # Every check runs even when an earlier one failed (one run shows everything); the script exits
 # non-zero if any failed, pytest's "no tests collected" (exit 5) included.
 # Python: $VIRTUAL_ENV if active, else ./.venv.
@@ -35,6 +38,9 @@ POSTGRES_TEST_GLOBS=(
     tests/test_web.py
     tests/test_record_forms.py
     tests/test_problem_solving.py
+    tests/test_objectives_status.py
+    tests/test_complaint_lifecycle.py
+    tests/test_attention.py
     tests/test_tqm_index.py
     tests/test_spc_service.py
     tests/test_spc_page.py
@@ -129,8 +135,12 @@ main() {
     export QUALITYLOOP_HOME
     export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 
-    step "pytest: all tests on SQLite (slow and browser included)"
-    check "pytest on SQLite" "$python" -m pytest -n 2 -m "" -p no:cacheprovider
+    step "pytest: all tests on SQLite (slow and browser included, Spark in the next step)"
+    check "pytest on SQLite" "$python" -m pytest -n 2 -m "not spark" -p no:cacheprovider
+    step_done
+
+    step "pytest: retention analytics on PySpark (local mode) and DuckDB"
+    check "pytest on PySpark" "$python" -m pytest -m spark -p no:cacheprovider
     step_done
 
     local files

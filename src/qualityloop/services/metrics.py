@@ -15,9 +15,9 @@ Definitions (the window "last 12 months" is the 365 days ending on ``as_of``, st
   window that gave an NPS score.
 - open nonconformance: detected on or before ``as_of``, not cancelled, not closed by ``as_of``.
 - overdue corrective action: planned or in progress, due before ``as_of``.
-- objective status: achieved objectives and active ones whose latest measurement meets the target
-  are *on track*; active ones whose latest measurement misses (or that have none) are *at risk*
-  until their due date and *missed* after it; objectives marked missed are *missed*.
+- objective status: as defined in :mod:`qualityloop.services.objectives` (latest measurement
+  against a straight-line trajectory from baseline to target); achieved objectives count as
+  *on track*, cancelled ones are left out.
 - open complaint: received on or before ``as_of`` and neither resolved nor closed by then.
 - median days to resolution: over complaints resolved in the window, received to resolved.
 - customer participation in design: share of design reviews held by ``as_of`` with at least one
@@ -35,7 +35,7 @@ import statistics
 from collections.abc import Iterable
 
 import pandas as pd
-from django.db.models import Count, Max, Min, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Count, Max, Min, Q, QuerySet, Sum
 from django.utils import timezone
 
 from qualityloop.records.customers.models import (
@@ -50,14 +50,9 @@ from qualityloop.records.quality.choices import (
     ActionStatus,
     LifecycleStage,
     NonconformanceStatus,
-    ObjectiveState,
 )
-from qualityloop.records.quality.models import (
-    CorrectiveAction,
-    Nonconformance,
-    ObjectiveMeasurement,
-    QualityObjective,
-)
+from qualityloop.records.quality.models import CorrectiveAction, Nonconformance
+from qualityloop.services import objectives
 
 WINDOW = dt.timedelta(days=365)
 OPEN_ACTION_STATUSES = (ActionStatus.PLANNED, ActionStatus.IN_PROGRESS)
@@ -177,30 +172,11 @@ def overdue_actions(as_of: dt.date | None = None, unit: OrgUnit | None = None) -
 def objective_status(
     as_of: dt.date | None = None, unit: OrgUnit | None = None
 ) -> dict[str, int]:
-    """Objectives that are on track, at risk or missed on ``as_of`` (see the module docstring)."""
-    day = _today(as_of)
-    latest = ObjectiveMeasurement.objects.filter(
-        objective=OuterRef("pk"), measured_on__lte=day
-    ).order_by("-measured_on", "-pk")
-    objectives = _in_units(
-        QualityObjective.objects.exclude(state=ObjectiveState.CANCELLED), "org_unit",
-        unit_scope(unit),
-    ).annotate(latest_value=Subquery(latest.values("value")[:1]))
-    counts = {"on_track": 0, "at_risk": 0, "missed": 0}
-    for objective in objectives:
-        counts[_objective_verdict(objective, day)] += 1
-    return counts
-
-
-def _objective_verdict(objective: QualityObjective, day: dt.date) -> str:
-    if objective.state == ObjectiveState.ACHIEVED:
-        return "on_track"
-    if objective.state == ObjectiveState.MISSED:
-        return "missed"
-    value = objective.latest_value  # type: ignore[attr-defined]
-    if value is not None and objective.is_met_by(value):
-        return "on_track"
-    return "missed" if objective.due_on < day else "at_risk"
+    """Objectives that are on track (achieved ones included), at risk or missed on ``as_of``:
+    each objective's own status by the rule of :mod:`qualityloop.services.objectives`."""
+    found = objectives.counts(_today(as_of), unit)
+    return {"on_track": found["on_track"] + found["achieved"], "at_risk": found["at_risk"],
+            "missed": found["missed"]}
 
 
 # Complaints ---------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The dashboard: headline tiles and charts for the whole organisation or one unit."""
+"""The dashboard: what needs attention today, headline tiles and charts for the whole
+organisation or one unit."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from django.utils import timezone
 
 from qualityloop.records.organisation.models import OrgUnit
 from qualityloop.report import charts
-from qualityloop.services import metrics
+from qualityloop.services import attention, metrics
 from qualityloop.web.views.unit_scope import cached_for_unit, selected_unit, unit_options
 
 
@@ -38,6 +39,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     """The first page after login; an HTMX request for a unit returns only the tiles and charts."""
     unit = selected_unit(request)
     context = {
+        # Not cached: taking a step on a record must take it off the list at once.
+        "attention": attention.needs_attention(timezone.localdate(), unit),
+        "attention_parameter": attention.PARAMETER,
         "figures": _tiles(unit),
         "charts": _charts(unit),
         "unit": unit,

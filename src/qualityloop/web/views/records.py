@@ -23,6 +23,7 @@ from django.utils.http import urlencode
 from qualityloop.records.base import external_ids, linked_pks, pks_of_link_rows
 from qualityloop.services import metrics, permissions
 from qualityloop.services.record_kinds import KINDS, Column, RecordKind, get_kind, kind_for_model
+from qualityloop.web.views import panels
 from qualityloop.web.views.nc_workflow import workflow_context
 
 PAGE_SIZE = 50
@@ -189,6 +190,8 @@ def record_list(request: HttpRequest, kind_name: str) -> HttpResponse:
     query = request.GET.get("q", "").strip()
     condition, active_filters = _filters(kind, request.GET)
     records = permissions.restrict(kind.model.objects.all(), request.user, kind).filter(condition)
+    records, named = panels.named_filter(kind, request.GET, records)  # ?attention=...
+    active_filters += named
     if query:
         records = records.filter(_search(kind, query))
     if any(c.is_multi_reference for c in kind.columns if c.name in request.GET):
@@ -201,6 +204,7 @@ def record_list(request: HttpRequest, kind_name: str) -> HttpResponse:
         {"url": record_url(obj), "cells": [cell(obj, c) for c in columns]}
         for obj in page.object_list
     ]
+    columns, rows = panels.list_extras(kind, columns, rows, page.object_list)
     keep = {k: str(v) for k, v in request.GET.items() if k != "page"}
     context = {
         "kind": kind, "title": kind_title(kind), "columns": columns, "rows": rows, "page": page,
@@ -360,6 +364,7 @@ def record_detail(request: HttpRequest, kind_name: str, external_id: str) -> Htt
     context = detail_context(request, kind, obj)
     if kind.name == "nonconformances":
         context["workflow"] = workflow_context(obj, request.user)  # type: ignore[arg-type]
+    context.update(panels.detail_panels(kind.name, obj, request.user))
     return render(request, "qualityloop/record_detail.html", context)
 
 

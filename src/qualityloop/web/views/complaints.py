@@ -1,0 +1,157 @@
+"""The ISO 10002 complaint workflow on the complaint page: the steps reached (with day and who),
+the service-level timers, the form of the next step, satisfaction with the handling and
+"raise a nonconformance".
+
+Each step posts to its own address and calls :mod:`qualityloop.services.complaints`. With HTMX
+the page's record part is swapped in place (errors shown in the panel); without JavaScript a step
+is a plain POST followed by a redirect back to the page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import path
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from qualityloop.records.customers.choices import ComplaintOutcome, ComplaintStatus, Severity
+from qualityloop.records.customers.models import Complaint
+from qualityloop.services import complaints as service
+from qualityloop.services import permissions
+from qualityloop.services.record_kinds import get_kind
+from qualityloop.services.record_writer import RowInvalid
+from qualityloop.web.views.record_forms import refused
+from qualityloop.web.views.records import detail_context, record_url
+
+STEP_LABELS = (
+    (ComplaintStatus.RECEIVED, "Received", "received_on", None),
+    (ComplaintStatus.ACKNOWLEDGED, "Acknowledged", "acknowledged_on", "acknowledged_by"),
+    (ComplaintStatus.ASSESSED, "Assessed", "assessed_on", "assessed_by"),
+    (ComplaintStatus.INVESTIGATED, "Investigated", "investigated_on", "investigated_by"),
+    (ComplaintStatus.RESPONDED, "Responded", "responded_on", "responded_by"),
+    (ComplaintStatus.CLOSED, "Closed", "closed_on", "closed_by"),
+)
+
+
+def steps(complaint: Complaint) -> list[dict[str, Any]]:
+    """The lifecycle steps with their state (done, current, todo), day and who took them."""
+    reached = service.ORDER.index(ComplaintStatus(complaint.status))
+    shown = []
+    for i, (_status, label, date_field, user_field) in enumerate(STEP_LABELS):
+        who = getattr(complaint, user_field) if user_field else None
+        shown.append({"label": label, "state": "done" if i < reached else
+                      "current" if i == reached else "todo",
+                      "on": getattr(complaint, date_field),
+                      "who": who.get_username() if who else ""})
+    return shown
+
+
+def workflow_context(complaint: Complaint, user: Any,
+                     problems: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    """Everything the workflow panel of the complaint page needs."""
+    today = timezone.localdate()
+    upcoming = service.next_status(complaint)
+    return {
+        "complaint": complaint, "steps": steps(complaint), "problems": problems or {},
+        "may_write": permissions.may_object(
+            user, complaint, service.step_action(upcoming) if upcoming
+            else permissions.Action.CHANGE),
+        "may_rate": permissions.may_object(user, complaint, permissions.Action.CHANGE)
+        and complaint.status in (ComplaintStatus.RESPONDED, ComplaintStatus.CLOSED),
+        "may_raise": permissions.may(user, get_kind(service.NCS), permissions.Action.CREATE),
+        "next": str(upcoming) if upcoming else "",
+        "next_label": service.STEP_NAMES[upcoming] if upcoming else "",
+        "timers": service.timers(complaint, today), "today": today,
+        "severities": Severity.choices, "outcomes": ComplaintOutcome.choices,
+        "nonconformances": list(complaint.nonconformances.order_by("pk")),
+        "sla": {"acknowledge": service.acknowledge_days(), "resolve": service.resolve_days()},
+    }
+
+
+def _complaint(request: HttpRequest, external_id: str) -> Complaint:
+    kind = get_kind(service.COMPLAINTS)
+    visible = permissions.restrict(Complaint.objects.all(), request.user, kind)
+    return get_object_or_404(visible, external_id=external_id)
+
+
+def _page(request: HttpRequest, complaint: Complaint, status: int,
+          problems: dict[str, list[str]] | None = None) -> HttpResponse:
+    complaint.refresh_from_db()
+    context = detail_context(request, get_kind(service.COMPLAINTS), complaint)
+    context["complaint_workflow"] = workflow_context(complaint, request.user, problems)
+    code = 200 if request.htmx else status  # type: ignore[attr-defined]
+    return render(request, "qualityloop/record_detail.html", context, status=code)
+
+
+def _run(request: HttpRequest, complaint: Complaint, run: Callable[[], Any],
+         go_to: Callable[[Any], str] | None = None) -> HttpResponse:
+    """Run a step; a refusal is shown in the panel (or as the 403 page)."""
+    try:
+        result = run()
+    except permissions.NotAllowed as refusal:
+        return refused(request, str(refusal))
+    except RowInvalid as invalid:
+        return _page(request, complaint, 400, {"step": list(invalid.errors.values())})
+    target = go_to(result) if go_to else record_url(complaint) + "#complaint-workflow"
+    if request.htmx:  # type: ignore[attr-defined]
+        if go_to:
+            return HttpResponse(status=204, headers={"HX-Redirect": target})
+        return _page(request, complaint, 200)
+    return redirect(target)
+
+
+@login_required
+@require_POST
+def step(request: HttpRequest, external_id: str) -> HttpResponse:
+    """Take the complaint's next step; the form says which one (``step``)."""
+    complaint = _complaint(request, external_id)
+    form = request.POST
+    wanted = form.get("step", "")
+    on = form.get("on") or None
+    actions: dict[str, Callable[[], Any]] = {
+        "acknowledged": lambda: service.acknowledge(complaint, request.user, on),
+        "assessed": lambda: service.assess(complaint, request.user, on, form.get("severity", ""),
+                                           form.get("handler", "")),
+        "investigated": lambda: service.investigate(complaint, request.user,
+                                                    form.get("investigation", ""), on),
+        "responded": lambda: service.respond(complaint, request.user, form.get("outcome", ""),
+                                             form.get("response", ""), on,
+                                             resolved=form.get("resolved") == "yes"),
+        "closed": lambda: service.close(complaint, request.user, on,
+                                        form.get("satisfaction") or None),
+    }
+    if wanted not in actions:
+        return _page(request, complaint, 400, {"step": [f"unknown step {wanted!r}"]})
+    return _run(request, complaint, actions[wanted])
+
+
+@login_required
+@require_POST
+def satisfaction(request: HttpRequest, external_id: str) -> HttpResponse:
+    complaint = _complaint(request, external_id)
+    score = request.POST.get("satisfaction", "")
+    return _run(request, complaint,
+                lambda: service.record_satisfaction(complaint, request.user, score))
+
+
+@login_required
+@require_POST
+def raise_nc(request: HttpRequest, external_id: str) -> HttpResponse:
+    """Raise a nonconformance from the complaint and open it."""
+    complaint = _complaint(request, external_id)
+    return _run(request, complaint, lambda: service.raise_nonconformance(complaint, request.user),
+                go_to=record_url)
+
+
+
+COMPLAINT = "records/complaints/<str:external_id>/"
+urlpatterns = [
+    path(COMPLAINT + "step/", step, name="complaint-step"),
+    path(COMPLAINT + "satisfaction/", satisfaction, name="complaint-satisfaction"),
+    path(COMPLAINT + "raise-nc/", raise_nc, name="complaint-raise-nc"),
+]

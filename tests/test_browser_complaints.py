@@ -1,0 +1,145 @@
+"""End to end in Chromium: a quality manager finds a complaint past its service level on the
+dashboard's "needs attention" list, acknowledges and resolves it step by step on its page, and
+sees the list change; the objectives cascade opens and expands.
+
+Screenshots go to test-results/; with QUALITYLOOP_UPDATE_SCREENSHOTS=1 they also refresh
+docs/screenshots/attention.png, complaint.png and cascade.png.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from browser_support import _cli, log_in
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "test-results"
+DOCS = ROOT / "docs" / "screenshots"
+QUINN = {"username": "quinn-qm", "password": "quality-first-2026"}
+
+
+def _screenshot(page, name: str, full_page: bool = True) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(RESULTS / name), full_page=full_page)
+    if os.environ.get("QUALITYLOOP_UPDATE_SCREENSHOTS") == "1":
+        shutil.copyfile(RESULTS / name, DOCS / name)
+
+
+@pytest.fixture(scope="module")
+def quality_manager(demo_site, tmp_path_factory):
+    """A quality-manager login added to the served demo (through the CLI, as an admin would)."""
+    homes = sorted(tmp_path_factory.getbasetemp().glob("browser-home*"))
+    assert homes, "the demo_site fixture keeps its data folder under the session's temp folder"
+    env = {**os.environ, "QUALITYLOOP_HOME": str(homes[0])}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    added = subprocess.run([*_cli(), "user", "add", QUINN["username"], "--role",
+                            "quality-manager", "--password", QUINN["password"], "--json"],
+                           env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert added.returncode == 0 or "exists" in added.stderr, added.stderr[-2000:]
+    return QUINN
+
+
+def _attention_count(page, key: str) -> int:
+    return int(page.inner_text(f"[data-testid=attention-count-{key}]").replace(",", ""))
+
+
+def _take_steps_until_resolved(page) -> None:
+    """Take the next step of the complaint until it is responded to with the remedy."""
+    for _ in range(5):
+        form = page.locator("[data-testid=step-form]")
+        step = form.locator("input[name=step]").input_value()
+        if step == "investigated":
+            page.fill("#id_investigation", "The carrier damaged the pallet; photos on file.")
+        if step == "responded":
+            page.select_option("[data-testid=outcome]", "upheld")
+            page.fill("#id_response", "Credit note issued and replacement shipped by express.")
+        page.click("[data-testid=take-step]")
+        page.wait_for_function(
+            "s => !document.querySelector('[data-testid=step-form] input[name=step]')"
+            " || document.querySelector('[data-testid=step-form] input[name=step]').value !== s",
+            arg=step)
+        assert not page.locator("[data-testid=step-refused]").count()
+        if step == "responded":
+            return
+    raise AssertionError("the complaint was not responded to within five steps")
+
+
+def test_complaint_past_sla_is_acknowledged_and_resolved(desktop_page, demo_site,
+                                                         quality_manager):
+    page = desktop_page
+    base, _ = demo_site
+    log_in(page, base, quality_manager, "/")
+    attention = page.locator("[data-testid=attention]")
+    assert attention.is_visible()
+    before = _attention_count(page, "past-sla")
+    assert before > 0, "the demo has complaints past their service level"
+    _screenshot(page, "attention.png", full_page=False)
+
+    # The list behind the count holds the same complaints.
+    page.click("[data-testid=attention-link-past-sla]")
+    page.wait_for_url(re.compile(r".*/records/complaints/\?attention=past-sla"))
+    listed = int(re.search(r"([\d,]+) record", page.inner_text(".count")).group(1)
+                 .replace(",", ""))
+    assert listed == before
+    page.go_back()
+
+    # Open the most overdue one from the dashboard.
+    first = page.locator("[data-attention=past-sla] li a").first
+    complaint_id = first.inner_text()
+    first.click()
+    page.wait_for_url(f"**/records/complaints/{complaint_id}/")
+    workflow = page.locator("[data-testid=complaint-workflow]")
+    assert workflow.is_visible()
+    overdue = page.locator(".timer-overdue")
+    assert overdue.count() >= 1, "a complaint past its service level shows an overdue timer"
+
+    _take_steps_until_resolved(page)
+    assert page.locator("[data-testid=timer-resolve]").get_attribute("data-state") in (
+        "met", "late")
+    assert page.locator("[data-testid=timer-acknowledge]").get_attribute("data-state") in (
+        "met", "late")
+    history = page.inner_text("#history")
+    assert f"Respond: step taken by {quality_manager['username']}" in history
+    _screenshot(page, "complaint.png")
+
+    page.goto(base + "/")
+    assert _attention_count(page, "past-sla") == before - 1
+    assert complaint_id not in page.inner_text("[data-attention=past-sla]")
+
+
+def test_cascade_opens_and_expands(desktop_page, demo_site, quality_manager):
+    page = desktop_page
+    base, _ = demo_site
+    log_in(page, base, quality_manager, "/")
+    page.click("nav.mainnav >> text=Objectives")
+    page.wait_for_url("**/objectives/cascade/")
+    cascade = page.locator("[data-testid=cascade]")
+    assert cascade.is_visible()
+    roots = page.locator(".cascade > details.node")
+    assert roots.count() >= 1
+    child = roots.first.locator(":scope > .node, :scope > details.node").first
+    assert child.is_visible(), "a root objective opens with its sub-objectives shown"
+    assert page.locator(".cascade .status-badge").count() >= roots.count()
+    assert page.locator(".cascade svg.sparkline").count() >= 1
+
+    page.click("[data-testid=collapse-all]")
+    assert not child.is_visible()
+    roots.first.locator(":scope > summary").click()
+    assert child.is_visible()
+    page.click("[data-testid=expand-all]")
+    assert page.locator(".cascade details:not([open])").count() == 0
+    _screenshot(page, "cascade.png", full_page=False)
+
+    # Unit filter: only that unit's objectives.
+    page.select_option("#unit-select", index=2)
+    page.wait_for_url(re.compile(r".*unit=.*"))
+    unit_name = page.locator("#unit-select option:checked").inner_text()
+    units = page.locator(".cascade .node-row > span:nth-child(2)").all_inner_texts()
+    assert units and all(u == unit_name for u in units)
