@@ -239,11 +239,12 @@ def _spc(start: dt.date, end: dt.date) -> tuple[pd.DataFrame, str]:
     for draw in (spc.nc_rate_chart, spc.complaints_chart):
         try:
             view = draw(as_of=end)
-        except spc.SpcInputError as short:
-            problems.append(str(short))
+            found = view.signals()
+        except ValueError as unchartable:  # too few points (SpcInputError), or no spread
+            problems.append(str(unchartable))
             continue
         rows += [{"chart": s.chart_title, "month": s.label, "rule": s.rule}
-                 for s in view.signals() if start <= s.day <= end]
+                 for s in found if start <= s.day <= end]
     return pd.DataFrame(rows, columns=["chart", "month", "rule"]), "; ".join(problems)
 
 
