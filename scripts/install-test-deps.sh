@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what the test suite needs, skipping whatever is already there:
-#   - Debian's chromium (browser tests) and PostgreSQL server binaries (database tests), with
-#     apt-get when run as root; otherwise it says what is missing;
+#   - Debian's chromium (browser tests), PostgreSQL server binaries (database tests) and a Java
+#     runtime (PySpark tests), with apt-get when run as root; otherwise it says what is missing;
 #   - the package with its `test` extra into the Python environment scripts/test.sh uses
 #     ($VIRTUAL_ENV if one is active, else ./.venv, created here).
 set -euo pipefail
@@ -10,11 +10,13 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 have_chromium() { command -v chromium >/dev/null 2>&1 || [[ -x /usr/bin/chromium ]]; }
 have_postgres() { compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; }
+have_java() { command -v java >/dev/null 2>&1; }
 
 install_system_packages() {
     local missing=()
     have_chromium || missing+=(chromium)
     have_postgres || missing+=(postgresql)
+    have_java || missing+=(default-jre-headless)
     [[ ${#missing[@]} -eq 0 ]] && return 0
     if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
         echo "Missing system packages: ${missing[*]}. Install them (as root: apt-get install -y" \
@@ -54,6 +56,7 @@ import sys
 from pathlib import Path
 
 import mypy, mypy_django_plugin, polars, psycopg, pytest_django, pytest_playwright, ruff, xdist  # noqa
+import pyspark  # noqa
 import qualityloop
 
 assert Path(qualityloop.__file__).resolve().is_relative_to(Path(sys.argv[1]).resolve())

@@ -1,38 +1,128 @@
 """Where analytics aggregations run.
 
 Every aggregation in :mod:`qualityloop.analytics` is written as an Ibis expression. This module
-turns what a caller hands in into an Ibis table and runs expressions back into pandas:
+chooses the backend, turns what a caller hands in into an Ibis table and runs expressions back
+into pandas:
 
 - an Ibis table stays on its own backend (DuckDB, Postgres, PySpark, ...), so the work happens
   where the data lives;
-- a pandas or polars DataFrame becomes an ``ibis.memtable`` and runs on one in-memory DuckDB
-  connection, created the first time it is needed.
+- a pandas or polars DataFrame becomes an ``ibis.memtable`` and runs on the default connection:
+  the engine named by ``QUALITYLOOP_ENGINE`` (``duckdb``, the default, in memory; or
+  ``pyspark``, a local Spark session), created the first time it is needed.
 
 ``ibis.memtable`` is used rather than ``create_table(name, df)`` on purpose: with ibis 12 and
 sqlglot >= 30.18 the latter renders invalid SQL on DuckDB (see STACK.md).
+
+Distinct counts are written as a grouping followed by a plain count, never ``nunique``: Ibis
+compiles ``nunique`` to an approximate function on some backends (ClickHouse's ``uniq``).
 """
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
 import threading
 from typing import Any
 
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
-from ibis.backends.duckdb import Backend as DuckDBBackend
+from ibis.backends import BaseBackend
+
+ENGINES = ("duckdb", "pyspark")
+ENGINE_VARIABLE = "QUALITYLOOP_ENGINE"
+# Local mode by default; a cluster's master URL (spark://..., yarn) can be given instead.
+SPARK_MASTER_VARIABLE = "QUALITYLOOP_SPARK_MASTER"
+# Small shuffles: the default 200 partitions cost seconds of task overhead on a laptop.
+_SPARK_CONFIG = {
+    "spark.sql.shuffle.partitions": "2",
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.driver.host": "127.0.0.1",
+    "spark.driver.bindAddress": "127.0.0.1",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    "spark.sql.session.timeZone": "UTC",
+}
 
 _lock = threading.Lock()
-_connection: DuckDBBackend | None = None
+_connections: dict[str, BaseBackend] = {}
 
 
-def default_connection() -> DuckDBBackend:
-    """The in-memory DuckDB connection that runs expressions built from DataFrames."""
-    global _connection
+def engine_name(name: str | None = None) -> str:
+    """The engine to use: ``name`` if given, else ``QUALITYLOOP_ENGINE``, else ``duckdb``.
+
+    Raises
+    ------
+    ValueError
+        If the name is not one of :data:`ENGINES`.
+    """
+    chosen = (name or os.environ.get(ENGINE_VARIABLE) or "duckdb").strip().lower()
+    if chosen not in ENGINES:
+        source = "engine" if name else ENGINE_VARIABLE
+        raise ValueError(f"{source} {chosen!r} is not supported; use one of {', '.join(ENGINES)}")
+    return chosen
+
+
+def connect(name: str | None = None) -> BaseBackend:
+    """A new Ibis connection to the engine ``name`` (see :func:`engine_name`).
+
+    ``duckdb`` is an in-memory DuckDB database. ``pyspark`` is a Spark session, in local mode
+    with two cores unless ``QUALITYLOOP_SPARK_MASTER`` names another master, with few shuffle
+    partitions, no web UI, timestamps in UTC and a temporary warehouse folder removed at exit.
+    Spark keeps one session per process: a second ``pyspark`` connection shares it.
+
+    Raises
+    ------
+    ValueError
+        An unknown engine.
+    RuntimeError
+        ``pyspark`` without PySpark installed or without Java.
+
+    Examples
+    --------
+    >>> con = connect("duckdb")
+    >>> con.name
+    'duckdb'
+    """
+    if engine_name(name) == "duckdb":
+        return ibis.duckdb.connect()
+    return ibis.pyspark.connect(_spark_session())
+
+
+def default_connection() -> BaseBackend:
+    """The connection (one per engine and process) that runs expressions built from DataFrames.
+
+    The engine is read from ``QUALITYLOOP_ENGINE`` at each call; see :func:`connect`.
+    """
+    name = engine_name()
     with _lock:
-        if _connection is None:
-            _connection = ibis.duckdb.connect()
-        return _connection
+        if name not in _connections:
+            _connections[name] = connect(name)
+        return _connections[name]
+
+
+def _spark_session() -> Any:
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise RuntimeError(
+            "the pyspark engine needs PySpark: pip install 'qualityloop[spark]'") from None
+    if not (shutil.which("java") or os.environ.get("JAVA_HOME")):
+        raise RuntimeError("the pyspark engine needs Java (e.g. apt-get install "
+                           "default-jre-headless, or set JAVA_HOME)")
+    # Without it Spark looks up the machine's network address, and fails offline.
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    warehouse = tempfile.mkdtemp(prefix="qualityloop-spark-")
+    atexit.register(shutil.rmtree, warehouse, ignore_errors=True)
+    builder = SparkSession.builder.appName("qualityloop").master(
+        os.environ.get(SPARK_MASTER_VARIABLE) or "local[2]")
+    for key, value in {**_SPARK_CONFIG, "spark.sql.warehouse.dir": warehouse}.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    return session
 
 
 def is_ibis_table(data: Any) -> bool:
@@ -47,7 +137,8 @@ def to_table(data: Any) -> ir.Table:
     ----------
     data : pandas.DataFrame, polars.DataFrame, polars.LazyFrame or ibis.Table
         The input. An Ibis table is returned unchanged (it keeps its backend); a DataFrame is
-        wrapped in an ``ibis.memtable`` that runs on :func:`default_connection`.
+        wrapped in an ``ibis.memtable`` that runs on :func:`default_connection` (DuckDB, or
+        Spark with ``QUALITYLOOP_ENGINE=pyspark``).
 
     Returns
     -------
@@ -94,9 +185,19 @@ def execute(expr: ir.Table) -> pd.DataFrame:
     An expression over a bound table runs on that table's backend; one built only from
     memtables runs on :func:`default_connection`.
     """
-    if _has_backend(expr):
-        return expr.to_pandas()
-    return default_connection().to_pandas(expr)
+    frame = expr.to_pandas() if _has_backend(expr) else default_connection().to_pandas(expr)
+    return _microsecond_timestamps(frame)
+
+
+def _microsecond_timestamps(frame: pd.DataFrame) -> pd.DataFrame:
+    """Timestamps at microseconds, whatever the backend returned (DuckDB: us, Spark: ns).
+
+    Both engines store microseconds, so nothing is lost; results then compare equal across
+    backends, index dtypes included.
+    """
+    stamps = {name: frame[name].dt.as_unit("us") for name in frame.columns
+              if pd.api.types.is_datetime64_any_dtype(frame[name].dtype)}
+    return frame.assign(**stamps) if stamps else frame
 
 
 def _has_backend(expr: ir.Expr) -> bool:

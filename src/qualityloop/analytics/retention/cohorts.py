@@ -160,8 +160,10 @@ def _purchase_periods(
 def _cells_expr(periods: ir.Table, kind: str, cumulative: bool, size: int) -> ir.Table:
     """Counts (and spend) per cohort, segment and offset."""
     if kind == "first_time":
-        first = periods.number.min().over(group_by=periods.cid)
-        starts = periods.filter(periods.number == first)
+        # The window goes into a column before the filter: Ibis compiles a filter on a window
+        # expression for Spark with a column reference Spark cannot resolve.
+        ranked = periods.mutate(first=periods.number.min().over(group_by=periods.cid))
+        starts = ranked.filter(ranked.number == ranked.first)
     else:
         starts = periods
     starts = starts.select(scid=starts.cid, cohort=starts.start, cohort_number=starts.number,

@@ -71,18 +71,27 @@ def calibration_holdout_split(
 
 def _holdout_counts(table: Any, customer_id: str, datetime: str, monetary: str | None, freq: str,
                     cal_end: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    per_customer = _holdout_expr(table, customer_id, datetime, monetary, freq, cal_end, end)
+    frame = engine.execute(per_customer).set_index("cid")
+    frame.index.name = customer_id
+    return frame[["frequency_holdout"] + (["monetary_value_holdout"] if monetary else [])]
+
+
+def _holdout_expr(table: Any, customer_id: str, datetime: str, monetary: str | None, freq: str,
+                  cal_end: pd.Timestamp, end: pd.Timestamp) -> Any:
+    """Per customer: distinct holdout periods with a purchase, mean holdout transaction value."""
     when = table[datetime].cast("timestamp")
     rows = table.filter((when > ibis.literal(cal_end.to_pydatetime()))
                         & (when <= ibis.literal(end.to_pydatetime())))
     rows = rows.select(cid=rows[customer_id], start=engine.period_start(rows[datetime], freq),
                        amount=rows[monetary].cast("float64") if monetary else ibis.literal(0.0))
-    per_customer = rows.group_by("cid").aggregate(
-        frequency_holdout=rows.start.nunique().cast("float64"),
-        monetary_value_holdout=rows.amount.mean(),
+    # Distinct periods by grouping, not nunique: exact on every backend (see engine).
+    periods = rows.group_by(["cid", "start"]).aggregate(
+        spend=rows.amount.sum(), purchases=rows.amount.count())
+    return periods.group_by("cid").aggregate(
+        frequency_holdout=periods.count().cast("float64"),
+        monetary_value_holdout=periods.spend.sum() / periods.purchases.sum(),
     )
-    frame = engine.execute(per_customer).set_index("cid")
-    frame.index.name = customer_id
-    return frame[["frequency_holdout"] + (["monetary_value_holdout"] if monetary else [])]
 
 
 def predicted_vs_actual(model: Any, split: pd.DataFrame, max_frequency: int = 7) -> pd.DataFrame:
