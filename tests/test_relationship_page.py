@@ -52,6 +52,10 @@ def built(monkeypatch):
         section.add(Figure(SVG, "Hazard ratios"))
         section.add(Table(pd.DataFrame({"Experience": ["Field defects"], "Hazard ratio": [1.61]}),
                           formats={"Hazard ratio": ".2f"}, index=False))
+        actions = doc.section("What to do first", "actions")
+        actions.add(Table(pd.DataFrame({"Record": ["1. NC-7 · Field failure"],
+                                        "Kind": ["nonconformance"], "Customers": [3]},
+                                       index=["NC-7"]), index=False))
         doc.notes.append("Efron ties.")
         return doc
 
@@ -101,6 +105,8 @@ def test_first_visit_shows_computing_then_the_body_then_the_cache(client, built)
     assert "Customers who met a field defect left 1.6x as fast &lt;per defect&gt;." in body
     assert '<section class="card rel-section" id="drivers" data-section="drivers">' in body
     assert "<svg" in body and "<td>1.61</td>" in body and "Efron ties." in body
+    # the ranked actions link to their records
+    assert '<td><a href="/records/nonconformances/NC-7/">1. NC-7 · Field failure</a></td>' in body
     again = client.get(reverse("relationship")).content.decode()
     assert "relationship-document" in again and 'data-testid="computing"' not in again
     assert len(built) == 1, "built once per unit and day"
@@ -171,3 +177,4 @@ def test_the_real_answer_on_a_small_demo(client):
         assert "<svg" in block or "<table" in block, f"section {anchor} has no figure or table"
     assert "Hazard ratios with 95% intervals" in body
     assert body.count('class="finding finding-') >= 3
+    assert re.search(r'<td><a href="/records/(nonconformances|complaints)/[^/"]+/">1\. ', body)

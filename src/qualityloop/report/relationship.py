@@ -438,15 +438,18 @@ def _actions_section(doc: ReportDocument, answer: Answer) -> None:
 
 
 def actions_table(ranked: pd.DataFrame) -> pd.DataFrame:
-    """The priorities as a table: rank, record, customers and what is at risk."""
-    return pd.DataFrame({
+    """The priorities as a table: rank, record, customers and what is at risk. The index (not
+    printed) holds the records' external ids, so a page can link the rows."""
+    columns = {
         "Record": [f"{rank}. {e} · {t}" for rank, e, t in zip(
             range(1, len(ranked) + 1), ranked["external_id"], ranked["title"], strict=True)],
         "Kind": ranked["kind"].to_numpy(),
         "Customers": ranked["customers"].to_numpy(),
         "Lifetime value at risk": ranked["clv_at_risk"].to_numpy(),
         "Customers expected lost": ranked["expected_customers_lost"].to_numpy(),
-    })
+    }
+    return pd.DataFrame(columns, index=pd.Index(ranked["external_id"].to_numpy(),
+                                                name="external_id"))
 
 
 def actions_sentence(ranked: pd.DataFrame) -> str:

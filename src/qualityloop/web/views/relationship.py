@@ -18,10 +18,11 @@ from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 
 from qualityloop.records.organisation.models import OrgUnit
-from qualityloop.report.document import ReportDocument
+from qualityloop.report.document import ReportDocument, Table
 from qualityloop.services import permissions
 from qualityloop.services.record_kinds import get_kind
 from qualityloop.web.views.unit_scope import selected_unit, unit_options
@@ -87,7 +88,26 @@ def _with_document(context: dict[str, Any]) -> dict[str, Any]:
         document = relationship_document(context["unit"])
     except (RelationshipError, ConvergenceError, ValueError) as problem:
         return {**context, "document": None, "problem": f"No answer yet: {problem}."}
-    return {**context, "document": document, "sections": document_sections(document)}
+    sections = document_sections(document)
+    _link_actions(document, sections)
+    return {**context, "document": document, "sections": sections}
+
+
+def _link_actions(document: ReportDocument, sections: list[dict[str, Any]]) -> None:
+    """Give the ranked actions' rows links to their records (``linked_rows``: (url, cells))."""
+    from qualityloop.services.relationship import KIND_NAMES
+
+    for section, prepared in zip(document.sections, sections, strict=True):
+        if section.anchor != "actions":
+            continue
+        for block, shown in zip(section.blocks, prepared["blocks"], strict=True):
+            if not isinstance(block, Table) or "Kind" not in block.frame:
+                continue
+            urls = [reverse("record-detail", args=[KIND_NAMES[kind], external_id])
+                    if kind in KIND_NAMES else ""
+                    for external_id, kind in zip(block.frame.index, block.frame["Kind"],
+                                                 strict=True)]
+            shown["linked_rows"] = list(zip(urls, shown["table"].rows, strict=True))
 
 
 @login_required
