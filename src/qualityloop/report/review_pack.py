@@ -105,6 +105,13 @@ def problems(section: Any, f: PackFigures) -> None:
     table = f.nonconformances
     section.add(Table(table.assign(month=table["month"].dt.strftime("%Y-%m")),
                       "Nonconformances detected per month, by lifecycle stage", index=False))
+    if len(table) >= 2:
+        stages = table.melt(id_vars="month", value_vars=["total", "field"], var_name="count",
+                            value_name="nonconformances")
+        section.add(Figure(to_svg(monthly_lines(
+            stages, "nonconformances", "Nonconformances per month", "Detected", "d",
+            series="count")), "All nonconformances detected each month, and those found in the "
+                              "field (at the customer)."))
     c = f.capa
     share = f"{c['on_time_share']:.0%}" if c["on_time_share"] is not None else "–"
     section.add(Paragraph(

@@ -267,9 +267,13 @@ class Association:
             return f"Too few units ({self.n}) to judge how {self.x} and {self.y} go together."
         direction = "higher" if self.rho > 0 else "lower"
         return (f"Across {self.n} units, those with more {self.x} tend to have {direction} "
-                f"{self.y} (Spearman rho {self.rho:+.2f}, p = {self.p_value:.2f}). This is an "
+                f"{self.y} (Spearman rho {self.rho:+.2f}, {_p_text(self.p_value)}). This is an "
                 "association between units, not proof that training caused it: units also "
                 "differ in work, size and management.")
+
+
+def _p_text(p_value: float) -> str:
+    return "p < 0.01" if p_value < 0.01 else f"p = {p_value:.2f}"
 
 
 def associations(table: pd.DataFrame) -> list[Association]:
