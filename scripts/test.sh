@@ -38,6 +38,9 @@ POSTGRES_TEST_GLOBS=(
     tests/test_web.py
     tests/test_record_forms.py
     tests/test_problem_solving.py
+    tests/test_change_control.py
+    tests/test_training_matrix.py
+    tests/test_management_review.py
     tests/test_objectives_status.py
     tests/test_complaint_lifecycle.py
     tests/test_attention.py
