@@ -192,6 +192,12 @@ def test_cli_writes_the_file_and_prints_the_headline(report, tmp_path, monkeypat
     result = runner.invoke(app, ["report", "--unit", "NOPE", "--as-of", "2026-11-25", "--json"])
     assert result.exit_code == 1
     assert "no org unit with external id 'NOPE'" in json.loads(result.stdout)["error"]
+    # the demo's Quality Management department serves no customers
+    result = runner.invoke(app, ["report", "--unit", "UNIT-04", "--as-of", "2026-11-25",
+                                 "--out", str(tmp_path / "qm.html"), "--json"])
+    assert result.exit_code == 1
+    assert "Quality Management (UNIT-04) and the units below it serve no customers" in (
+        json.loads(result.stdout)["error"])
 
 
 @pytest.mark.browser

@@ -59,7 +59,9 @@ def build_relationship_report(*, unit: OrgUnit | None = None, as_of: dt.date | N
     """
     from qualityloop.services.relationship import relationship_answer
 
-    answer = answer or relationship_answer(as_of=as_of, unit=unit)
+    if answer is None:
+        _check_serves_customers(unit)
+        answer = relationship_answer(as_of=as_of, unit=unit)
     scope = f"{unit.name} and the units below it" if unit is not None else "The whole organisation"
     doc = ReportDocument(title=TITLE, subtitle=f"{scope}, records up to {answer.as_of:%d %B %Y}",
                          organisation=_organisation_name())
@@ -72,6 +74,20 @@ def build_relationship_report(*, unit: OrgUnit | None = None, as_of: dt.date | N
     _actions_section(doc, answer)
     doc.notes.extend(method_notes(answer, window))
     return doc
+
+
+def _check_serves_customers(unit: OrgUnit | None) -> None:
+    """A unit that serves no customers has nothing to answer: say so in its own words."""
+    from qualityloop.records.customers.models import Customer
+    from qualityloop.services.relationship import RelationshipError
+
+    if unit is None:
+        return
+    units = [unit, *unit.descendants()]
+    if not Customer.objects.filter(serving_unit__in=units).exists():
+        raise RelationshipError(f"{unit.name} ({unit.external_id}) and the units below it serve "
+                                "no customers; choose a unit that does, or the whole "
+                                "organisation")
 
 
 def _organisation_name() -> str:
