@@ -137,9 +137,9 @@ def test_cascade_opens_and_expands(desktop_page, demo_site, quality_manager):
     assert page.locator(".cascade details:not([open])").count() == 0
     _screenshot(page, "cascade.png", full_page=False)
 
-    # Unit filter: only that unit's objectives.
-    page.select_option("#unit-select", index=2)
+    # Unit filter: the unit of the first sub-objective shows only its own objectives.
+    unit_name = child.locator(".node-row > span:nth-child(2)").first.inner_text()
+    page.select_option("#unit-select", label=unit_name)
     page.wait_for_url(re.compile(r".*unit=.*"))
-    unit_name = page.locator("#unit-select option:checked").inner_text()
     units = page.locator(".cascade .node-row > span:nth-child(2)").all_inner_texts()
     assert units and all(u == unit_name for u in units)

@@ -362,3 +362,11 @@ def test_api_steps_follow_the_permission_table(org, client, role):
         assert allowed
     if role == "viewer":
         assert not allowed
+
+
+def test_complaint_list_flags_the_service_level(org, web):
+    _complaint(org, "K-SOON", 1)
+    html = web.get(reverse("record-list", args=["complaints"])).content.decode()
+    assert "Service level" in html
+    assert "Acknowledge overdue" in html  # K-1: three days without acknowledgement
+    assert "Acknowledge due soon" in html  # K-SOON: due tomorrow

@@ -277,10 +277,13 @@ def record_satisfaction(complaint: Complaint, user: Any, satisfaction: int | str
 
 def raise_nonconformance(complaint: Complaint, user: Any) -> Nonconformance:
     """Raise a nonconformance from the complaint, linked both ways (the NC names the complaint,
-    its customer is an affected customer); refused when one was raised already."""
+    its customer is an affected customer); refused when one was raised already.
+
+    A step on the complaint: it takes the right to change the complaint and to create the
+    nonconformance (in the complaint's unit)."""
     kind = get_kind(NCS)
     permissions.check(user, kind, permissions.Action.CREATE)
-    permissions.check_object(user, complaint, permissions.Action.READ)
+    permissions.check_object(user, complaint, permissions.Action.CHANGE)  # a step on it
     existing = complaint.nonconformances.order_by("pk").first()
     if existing is not None:
         raise RowInvalid({"complaint": f"{existing.external_id} was already raised from "

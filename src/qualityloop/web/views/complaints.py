@@ -26,7 +26,7 @@ from qualityloop.services import permissions
 from qualityloop.services.record_kinds import get_kind
 from qualityloop.services.record_writer import RowInvalid
 from qualityloop.web.views.record_forms import refused
-from qualityloop.web.views.records import detail_context, record_url
+from qualityloop.web.views.records import Cell, detail_context, record_url
 
 STEP_LABELS = (
     (ComplaintStatus.RECEIVED, "Received", "received_on", None),
@@ -63,7 +63,8 @@ def workflow_context(complaint: Complaint, user: Any,
             else permissions.Action.CHANGE),
         "may_rate": permissions.may_object(user, complaint, permissions.Action.CHANGE)
         and complaint.status in (ComplaintStatus.RESPONDED, ComplaintStatus.CLOSED),
-        "may_raise": permissions.may(user, get_kind(service.NCS), permissions.Action.CREATE),
+        "may_raise": permissions.may(user, get_kind(service.NCS), permissions.Action.CREATE)
+        and permissions.may_object(user, complaint, permissions.Action.CHANGE),
         "next": str(upcoming) if upcoming else "",
         "next_label": service.STEP_NAMES[upcoming] if upcoming else "",
         "timers": service.timers(complaint, today), "today": today,
@@ -71,6 +72,30 @@ def workflow_context(complaint: Complaint, user: Any,
         "nonconformances": list(complaint.nonconformances.order_by("pk")),
         "sla": {"acknowledge": service.acknowledge_days(), "resolve": service.resolve_days()},
     }
+
+
+class SlaColumn:
+    """The service-level flags as an extra column of the complaint list (looks like a Column)."""
+
+    name = "service_level"
+
+    class field:  # noqa: N801  (read by the list template as column.field.verbose_name)
+        verbose_name = "service level"
+
+
+def sla_flag(complaint: Complaint, today: Any = None) -> str:
+    """"Acknowledge overdue", "Resolve due soon" ... for the complaint's running timers, or ""."""
+    flags = [f"{t.name.capitalize()} {t.state.replace('-', ' ')}"
+             for t in service.timers(complaint, today) if t.state in ("overdue", "due-soon")]
+    return "; ".join(flags)
+
+
+def add_sla_column(columns: list, rows: list[dict], objects: list) -> tuple[list, list]:
+    """The list's columns and rows with each complaint's service-level flags appended."""
+    today = timezone.localdate()
+    for row, complaint in zip(rows, objects, strict=True):
+        row["cells"].append(Cell(sla_flag(complaint, today) or "–"))
+    return [*columns, SlaColumn], rows
 
 
 def _complaint(request: HttpRequest, external_id: str) -> Complaint:

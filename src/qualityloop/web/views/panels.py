@@ -4,7 +4,7 @@ The generic list and detail views (``views/records.py``) call these hooks, so th
 to a kind live with that kind's workflow:
 
 - the complaint page gets the ISO 10002 workflow panel, the objective page its status panel;
-- the objective list gets a computed status column;
+- the objective list gets a computed status column, the complaint list its service-level flags;
 - every list understands ``?attention=<filter>`` (and then ``&unit=<external id>``): the named
   filters of :mod:`qualityloop.services.attention` the dashboard links to.
 """
@@ -56,9 +56,13 @@ def _unit(external_id: str) -> OrgUnit | None:
 
 def list_extras(kind: RecordKind, columns: list, rows: list[dict],
                 objects: list) -> tuple[list, list[dict]]:
-    """Extra computed columns of a kind's list (the objectives' status)."""
+    """Extra computed columns of a kind's list (objectives' status, complaints' timers)."""
     if kind.name == "objectives" and objects:
         from qualityloop.web.views import objectives
 
         return objectives.add_status_column(columns, rows, list(objects))
+    if kind.name == "complaints" and objects:
+        from qualityloop.web.views import complaints
+
+        return complaints.add_sla_column(columns, rows, list(objects))
     return columns, rows
