@@ -7,6 +7,7 @@ from qualityloop.web.api.api import api
 from qualityloop.web.views import (
     assessment,
     assessment_rounds,
+    audit,
     change_control,
     complaints,
     dashboard,
@@ -71,6 +72,7 @@ urlpatterns = [
          name="assessment-round-import"),
     path("survey/thanks/", survey.survey_thanks, name="survey-thanks"),
     path("survey/<str:token>/", survey.survey_form, name="survey"),
+    *audit.urlpatterns,
     path("admin/", admin.site.urls),
     path("api/", api.urls),
 ]

@@ -5,7 +5,6 @@ shown once) and responses come from the survey form or an import.
 """
 
 from django.contrib import admin
-from simple_history.admin import SimpleHistoryAdmin
 
 from qualityloop.records.assessment.models import (
     Instrument,
@@ -13,10 +12,11 @@ from qualityloop.records.assessment.models import (
     SurveyResponse,
     SurveyRound,
 )
+from qualityloop.records.history_admin import RecordHistoryAdmin
 
 
 @admin.register(Instrument)
-class InstrumentAdmin(SimpleHistoryAdmin):
+class InstrumentAdmin(RecordHistoryAdmin):
     list_display = ("external_id", "name", "version", "loaded_by", "loaded_on")
     search_fields = ("external_id", "name")
     readonly_fields = ("external_id", "name", "version")
@@ -24,7 +24,7 @@ class InstrumentAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(SurveyRound)
-class SurveyRoundAdmin(SimpleHistoryAdmin):
+class SurveyRoundAdmin(RecordHistoryAdmin):
     list_display = ("external_id", "name", "instrument", "status", "anonymous", "opened_on",
                     "closes_on")
     list_filter = ("status", "anonymous")

@@ -2,7 +2,6 @@
 millions, so references are picked by autocomplete and lists skip the full count."""
 
 from django.contrib import admin
-from simple_history.admin import SimpleHistoryAdmin
 
 from qualityloop.records.customers.models import (
     Complaint,
@@ -14,10 +13,11 @@ from qualityloop.records.customers.models import (
     Order,
     RequirementMeasurement,
 )
+from qualityloop.records.history_admin import RecordHistoryAdmin
 
 
 @admin.register(Customer)
-class CustomerAdmin(SimpleHistoryAdmin):
+class CustomerAdmin(RecordHistoryAdmin):
     list_display = ("external_id", "name", "segment", "serving_unit", "acquired_on", "status",
                     "churned_on")
     list_filter = ("status", "segment", "serving_unit")
@@ -27,7 +27,7 @@ class CustomerAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(CustomerRequirement)
-class CustomerRequirementAdmin(SimpleHistoryAdmin):
+class CustomerRequirementAdmin(RecordHistoryAdmin):
     list_display = ("external_id", "title", "kind", "customer", "segment", "characteristic",
                     "target", "direction")
     list_filter = ("kind", "segment", "direction")
@@ -36,7 +36,7 @@ class CustomerRequirementAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(RequirementMeasurement)
-class RequirementMeasurementAdmin(SimpleHistoryAdmin):
+class RequirementMeasurementAdmin(RecordHistoryAdmin):
     list_display = ("external_id", "requirement", "customer", "measured_on", "value", "outcome")
     list_filter = ("outcome",)
     search_fields = ("external_id", "requirement__title")
@@ -55,7 +55,7 @@ class OrderAdmin(admin.ModelAdmin):
 
 
 @admin.register(FeedbackResponse)
-class FeedbackResponseAdmin(SimpleHistoryAdmin):
+class FeedbackResponseAdmin(RecordHistoryAdmin):
     list_display = ("external_id", "customer", "responded_on", "channel", "nps", "csat", "ces")
     list_filter = ("channel",)
     search_fields = ("external_id", "comment")
@@ -65,7 +65,7 @@ class FeedbackResponseAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Complaint)
-class ComplaintAdmin(SimpleHistoryAdmin):
+class ComplaintAdmin(RecordHistoryAdmin):
     list_display = ("external_id", "customer", "received_on", "severity", "status", "resolved_on",
                     "outcome")
     list_filter = ("status", "severity", "outcome", "channel", "org_unit")
@@ -76,7 +76,7 @@ class ComplaintAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(DesignProject)
-class DesignProjectAdmin(SimpleHistoryAdmin):
+class DesignProjectAdmin(RecordHistoryAdmin):
     list_display = ("external_id", "name", "org_unit", "current_stage", "status", "started_on")
     list_filter = ("status", "current_stage", "org_unit")
     search_fields = ("external_id", "name", "product")
@@ -84,7 +84,7 @@ class DesignProjectAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(DesignStageReview)
-class DesignStageReviewAdmin(SimpleHistoryAdmin):
+class DesignStageReviewAdmin(RecordHistoryAdmin):
     list_display = ("external_id", "project", "stage", "held_on", "defects_found", "outcome")
     list_filter = ("stage", "outcome")
     search_fields = ("external_id", "project__name")

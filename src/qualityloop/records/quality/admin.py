@@ -1,8 +1,8 @@
 """Admin pages for the quality system records, each with its full history."""
 
 from django.contrib import admin
-from simple_history.admin import SimpleHistoryAdmin
 
+from qualityloop.records.history_admin import RecordHistoryAdmin
 from qualityloop.records.quality.models import (
     ChangeRequest,
     CorrectiveAction,
@@ -19,7 +19,7 @@ from qualityloop.records.quality.models import (
 
 
 @admin.register(QualityPolicy)
-class QualityPolicyAdmin(SimpleHistoryAdmin):
+class QualityPolicyAdmin(RecordHistoryAdmin):
     list_display = ("external_id", "title", "version", "status", "approved_on", "effective_from")
     list_filter = ("status",)
     search_fields = ("external_id", "title", "statement")
@@ -27,14 +27,14 @@ class QualityPolicyAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(QualityStrategy)
-class QualityStrategyAdmin(SimpleHistoryAdmin):
+class QualityStrategyAdmin(RecordHistoryAdmin):
     list_display = ("external_id", "title", "policy", "owner", "period_start", "period_end")
     search_fields = ("external_id", "title")
     autocomplete_fields = ("policy", "owner")
 
 
 @admin.register(QualityObjective)
-class QualityObjectiveAdmin(SimpleHistoryAdmin):
+class QualityObjectiveAdmin(RecordHistoryAdmin):
     list_display = ("external_id", "title", "org_unit", "owner", "kpi", "target", "direction",
                     "due_on", "state")
     list_filter = ("state", "direction", "org_unit")
@@ -43,21 +43,21 @@ class QualityObjectiveAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(ObjectiveMeasurement)
-class ObjectiveMeasurementAdmin(SimpleHistoryAdmin):
+class ObjectiveMeasurementAdmin(RecordHistoryAdmin):
     list_display = ("external_id", "objective", "measured_on", "value")
     search_fields = ("external_id", "objective__title")
     autocomplete_fields = ("objective",)
 
 
 @admin.register(TrainingCourse)
-class TrainingCourseAdmin(SimpleHistoryAdmin):
+class TrainingCourseAdmin(RecordHistoryAdmin):
     list_display = ("external_id", "title", "course_type", "duration_hours", "validity_months")
     list_filter = ("course_type",)
     search_fields = ("external_id", "title")
 
 
 @admin.register(TrainingRecord)
-class TrainingRecordAdmin(SimpleHistoryAdmin):
+class TrainingRecordAdmin(RecordHistoryAdmin):
     list_display = ("external_id", "person", "course", "completed_on", "score", "passed",
                     "competence_level")
     list_filter = ("passed", "competence_level", "course")
@@ -67,7 +67,7 @@ class TrainingRecordAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Nonconformance)
-class NonconformanceAdmin(SimpleHistoryAdmin):
+class NonconformanceAdmin(RecordHistoryAdmin):
     list_display = ("external_id", "title", "org_unit", "stage", "severity", "cause_category",
                     "detected_on", "status")
     list_filter = ("status", "stage", "severity", "cause_category", "source", "org_unit")
@@ -78,7 +78,7 @@ class NonconformanceAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(CorrectiveAction)
-class CorrectiveActionAdmin(SimpleHistoryAdmin):
+class CorrectiveActionAdmin(RecordHistoryAdmin):
     list_display = ("external_id", "nonconformance", "kind", "owner", "due_on", "completed_on",
                     "status")
     list_filter = ("status", "kind")
@@ -88,7 +88,7 @@ class CorrectiveActionAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(ChangeRequest)
-class ChangeRequestAdmin(SimpleHistoryAdmin):
+class ChangeRequestAdmin(RecordHistoryAdmin):
     list_display = ("external_id", "title", "org_unit", "requested_on", "risk_level", "status")
     list_filter = ("status", "risk_level", "org_unit")
     search_fields = ("external_id", "title", "reason")
@@ -97,7 +97,7 @@ class ChangeRequestAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(ManagementReview)
-class ManagementReviewAdmin(SimpleHistoryAdmin):
+class ManagementReviewAdmin(RecordHistoryAdmin):
     list_display = ("external_id", "title", "held_on", "chair", "status")
     list_filter = ("status",)
     search_fields = ("external_id", "title", "decisions")
@@ -105,7 +105,7 @@ class ManagementReviewAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(ProcessMeasurement)
-class ProcessMeasurementAdmin(SimpleHistoryAdmin):
+class ProcessMeasurementAdmin(RecordHistoryAdmin):
     list_display = ("external_id", "characteristic", "org_unit", "subgroup", "measured_at",
                     "value", "unit_of_measure")
     list_filter = ("characteristic", "org_unit")
