@@ -168,7 +168,8 @@ def _feedback(start: dt.date, end: dt.date) -> pd.DataFrame:
 def _complaints(start: dt.date, end: dt.date) -> dict[str, Any]:
     received = Complaint.objects.filter(received_on__gte=start, received_on__lte=end)
     resolved = Complaint.objects.filter(resolved_on__gte=start, resolved_on__lte=end)
-    days = [(done - got).days for got, done in resolved.values_list("received_on", "resolved_on")]
+    days = [(done - got).days for got, done in resolved.values_list("received_on", "resolved_on")
+            if done is not None]
     by_category = (received.values("category").annotate(n=Count("id")).order_by("-n", "category")
                    [:5])
     return {"received": received.count(), "resolved": len(days),
@@ -186,7 +187,7 @@ def _nonconformances(start: dt.date, end: dt.date) -> pd.DataFrame:
     table = pd.crosstab(frame["month"], frame["stage"]).reindex(
         index=_months(start, end), columns=LifecycleStage.values, fill_value=0)
     table["total"] = table.sum(axis=1)
-    table.index = table.index.to_timestamp()
+    table.index = table.index.to_timestamp()  # type: ignore[attr-defined]
     table.index.name = "month"
     table.columns.name = None
     return table.reset_index()

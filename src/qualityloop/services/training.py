@@ -138,15 +138,16 @@ def unit_people(unit: OrgUnit | None) -> list[Person]:
     return list(people.order_by("org_unit__name", "name"))
 
 
-def _latest_records(people: list[Person], as_of: dt.date) -> dict[tuple[int, int], dict]:
+def _latest_records(people: list[Person],
+                    as_of: dt.date) -> dict[tuple[int, int], dict[str, Any]]:
     """Each person's latest record of each course completed by ``as_of``."""
-    latest: dict[tuple[int, int], dict] = {}
+    latest: dict[tuple[int, int], dict[str, Any]] = {}
     records = TrainingRecord.objects.filter(
         person__in=people, completed_on__lte=as_of).order_by("completed_on", "pk").values(
         "external_id", "person_id", "course_id", "completed_on", "passed", "competence_level",
         "expires_on", "course__validity_months")
     for record in records:
-        latest[(record["person_id"], record["course_id"])] = record
+        latest[(record["person_id"], record["course_id"])] = dict(record)
     return latest
 
 
@@ -203,7 +204,8 @@ def coverage(people: list[Person], day: dt.date) -> float:
         completed_on__lte=day).values("person_id", "completed_on", "expires_on",
                                       "course__validity_months")
     holders = {r["person_id"] for r in records
-               if (until := valid_until(r, r["course__validity_months"])) is None or until >= day}
+               if (until := valid_until(dict(r), r["course__validity_months"])) is None
+               or until >= day}
     return len(holders) / len(people)
 
 
@@ -235,7 +237,8 @@ def effectiveness(as_of: dt.date | None = None) -> pd.DataFrame:
     people = index[index["indicator"] == "problem_recognition_training"].set_index(
         ["unit", "unit_name"])["denominator"]
     rows = []
-    for (unit_id, name), values in wide.iterrows():
+    for key, values in wide.iterrows():
+        unit_id, name = str(key[0]), str(key[1])  # type: ignore[index]
         unit = OrgUnit.objects.get(external_id=unit_id)
         raised = Nonconformance.objects.filter(
             org_unit__in=[unit, *unit.descendants()], detected_on__gte=dt.date(day.year, 1, 1),

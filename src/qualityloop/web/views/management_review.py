@@ -3,6 +3,7 @@ and, on a review's page, its period, pack and the actions it decided (overdue on
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
@@ -34,6 +35,11 @@ def _headline() -> dict[str, Any]:
     return cached_for_unit("retention-headline", None, lambda: RetentionOverview().headline())
 
 
+def pack_url(name: str, start: dt.date, end: dt.date) -> str:
+    """The address of the pack page (or its printable page) for a period."""
+    return reverse(name) + "?" + urlencode({"from": start.isoformat(), "to": end.isoformat()})
+
+
 def _document(request: HttpRequest):
     start, end = service.period(request.GET.get("from"), request.GET.get("to"))
     return start, end, review_pack(start, end, retention=_headline)
@@ -48,10 +54,9 @@ def pack_page(request: HttpRequest) -> HttpResponse:
         return render(request, "qualityloop/review_pack.html",
                       {"problem": str(wrong), "start": request.GET.get("from", ""),
                        "end": request.GET.get("to", "")}, status=400)
-    query = urlencode({"from": start.isoformat(), "to": end.isoformat()})
     return render(request, "qualityloop/review_pack.html", {
         "doc": document, "sections": document_sections(document), "start": start, "end": end,
-        "print_url": reverse("review-pack-print") + "?" + query,
+        "print_url": pack_url("review-pack-print", start, end),
     })
 
 
@@ -81,7 +86,7 @@ def panel_context(review: ManagementReview, user: Any, form: Any = None,
     actions = list(review.actions.select_related("owner").order_by("due_on", "pk"))
     return {
         "review": review, "start": start, "end": end,
-        "pack_url": reverse("review-pack") + "?" + urlencode({"from": start, "to": end}),
+        "pack_url": pack_url("review-pack", start, end),
         "actions": [{"obj": a, "overdue": problem_solving.is_overdue(a, today)} for a in actions],
         "overdue_count": sum(problem_solving.is_overdue(a, today) for a in actions),
         "open_count": sum(a.status in problem_solving.OPEN_ACTION_STATUSES for a in actions),

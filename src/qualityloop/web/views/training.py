@@ -24,7 +24,7 @@ def _default_unit() -> OrgUnit | None:
     is too wide to read."""
     unit_id = (Person.objects.filter(active=True, org_unit__isnull=False)
                .order_by("org_unit__name").values_list("org_unit", flat=True).first())
-    return OrgUnit.objects.filter(pk=unit_id).first()
+    return OrgUnit.objects.filter(pk=unit_id).first() if unit_id is not None else None
 
 
 @login_required
