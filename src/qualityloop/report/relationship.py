@@ -407,7 +407,7 @@ def _retention_section(doc: ReportDocument, unit: OrgUnit | None, as_of: dt.date
     section.add(Paragraph(retention_sentence(head)))
     section.add(Table(pd.DataFrame({"Figure": [
         "Customers with orders", "Orders", "Revenue", "Bought more than once",
-        f"Churned in {_month(head['churn_period'])}"],
+        f"Month-before buyers not buying in {_month(head['churn_period'])}"],
         "Value": [f"{head['customers']:,}", f"{head['orders']:,}", f"{head['revenue']:,.0f}",
                   f"{head['repeat_purchase_rate']:.1%}",
                   "-" if head["churn_rate"] is None else f"{head['churn_rate']:.1%}"]}),
@@ -428,8 +428,8 @@ def retention_sentence(head: dict[str, Any]) -> str:
             f"{head['revenue']:,.0f}; {head['repeat_purchase_rate']:.0%} of them bought more "
             "than once")
     if head["churn_rate"] is not None:
-        text += (f", and {head['churn_rate']:.1%} of the active customers churned in "
-                 f"{_month(head['churn_period'])}")
+        text += (f"; {head['churn_rate']:.1%} of the customers who bought the month before "
+                 f"did not buy in {_month(head['churn_period'])} (a pause, not always a loss)")
     return text + "."
 
 
