@@ -55,6 +55,7 @@ def test_write_html_replaces_atomically(tmp_path):
     write_html(_document(), target)
     assert target.read_text(encoding="utf-8").startswith("<!doctype html>")
     assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
+    assert target.stat().st_mode & 0o044, "a written report is readable by others, like any file"
 
 
 def test_pdf_without_browser_is_a_clear_error(tmp_path, monkeypatch):

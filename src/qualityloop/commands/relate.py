@@ -16,6 +16,7 @@ from qualityloop.commands.common import (
     analysis_errors,
     emit,
     fail,
+    find_unit,
     finite,
     fmt,
     parse_as_of,
@@ -30,17 +31,6 @@ app = typer.Typer(help="Relate TQM to customer retention: churn drivers, the uni
 
 HorizonOption = Annotated[int, typer.Option("--horizon", min=1, max=120,
                                             help="Horizon in months.")]
-
-
-def _unit(unit_id: str | None, as_json: bool) -> Any:
-    if unit_id is None:
-        return None
-    from qualityloop.records.organisation.models import OrgUnit
-
-    unit = OrgUnit.objects.filter(external_id=unit_id).first()
-    if unit is None:
-        fail(f"--unit: no org unit with external id {unit_id!r}", as_json)
-    return unit
 
 
 def _errors() -> tuple[type[Exception], ...]:
@@ -61,7 +51,7 @@ def drivers(unit: UnitOption = None, as_of: AsOfOption = None,
     from qualityloop.services.relationship import customer_drivers
 
     with reported(as_json, *_errors()):
-        result = customer_drivers(as_of=parse_as_of(as_of, as_json), unit=_unit(unit, as_json))
+        result = customer_drivers(as_of=parse_as_of(as_of, as_json), unit=find_unit(unit, as_json))
     data = {"customers": result.customers, "events": result.events,
             "concordance": finite(result.concordance),
             "summary": records_of(result.summary, "exposure"),
@@ -146,7 +136,7 @@ def what_if_command(
 
     with reported(as_json, *_errors()):
         result = what_if(changes, horizon_months=horizon, draws=draws, seed=seed,
-                         as_of=parse_as_of(as_of, as_json), unit=_unit(unit, as_json))
+                         as_of=parse_as_of(as_of, as_json), unit=find_unit(unit, as_json))
     data = {"changes": result.changes, "horizon_months": result.horizon_months,
             "customers": result.customers, "affected": result.affected,
             "customers_kept": dict(zip(("estimate", "lower", "upper"),
@@ -178,7 +168,7 @@ def priorities_command(limit: Annotated[int, typer.Option(min=1, help="Rows to s
     from qualityloop.services.relationship import priorities
 
     with reported(as_json, *_errors()):
-        ranked = priorities(as_of=parse_as_of(as_of, as_json), unit=_unit(unit, as_json),
+        ranked = priorities(as_of=parse_as_of(as_of, as_json), unit=find_unit(unit, as_json),
                             limit=limit, horizon_months=horizon)
     rows = records_of(ranked.drop(columns=["url_name", "url_args"]), "rank")
     for row in rows:

@@ -9,11 +9,14 @@ from typing import Annotated, Any
 import typer
 
 from qualityloop.commands.common import (
+    AsOfOption,
     JsonFlag,
     UnitOption,
     analysis_errors,
     emit,
     fail,
+    find_unit,
+    parse_as_of,
     reported,
     start_django,
 )
@@ -24,8 +27,6 @@ OutOption = Annotated[Path | None, typer.Option(
     "--out", help=f"The HTML file to write (default ./{DEFAULT_OUT}).")]
 PdfFlag = Annotated[bool, typer.Option(
     "--pdf", help="Also print the report to a PDF next to the HTML (needs Chromium).")]
-AsOfOption = Annotated[str | None, typer.Option(
-    "--as-of", help="Read the records up to this day (YYYY-MM-DD; default today).")]
 
 
 def report(out: OutOption = None, pdf: PdfFlag = False, unit: UnitOption = None,
@@ -39,34 +40,14 @@ def report(out: OutOption = None, pdf: PdfFlag = False, unit: UnitOption = None,
     if pdf:
         with reported(as_json, ReportError):
             find_browser()
-    day = _as_of(as_of, as_json)
+    day = parse_as_of(as_of, as_json)
     start_django()
-    chosen = _unit(unit, as_json)
+    chosen = find_unit(unit, as_json)
     _require_orders(as_json)
     written = _write(target, pdf, chosen, day, as_json)
     emit(written, as_json)
     if not as_json:
         typer.echo(_human(written))
-
-
-def _as_of(text: str | None, as_json: bool) -> dt.date | None:
-    if text is None:
-        return None
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        fail(f"--as-of: expected a date like 2025-06-30, got {text!r}", as_json)
-
-
-def _unit(external_id: str | None, as_json: bool) -> Any:
-    if external_id is None:
-        return None
-    from qualityloop.records.organisation.models import OrgUnit
-
-    found = OrgUnit.objects.filter(external_id=external_id).first()
-    if found is None:
-        fail(f"--unit: no org unit with external id {external_id!r}", as_json)
-    return found
 
 
 def _require_orders(as_json: bool) -> None:
