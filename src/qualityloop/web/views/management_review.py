@@ -42,7 +42,9 @@ def pack_url(name: str, start: dt.date, end: dt.date) -> str:
 
 def _document(request: HttpRequest):
     start, end = service.period(request.GET.get("from"), request.GET.get("to"))
-    return start, end, review_pack(start, end, retention=_headline)
+    document = cached_for_unit(f"review-pack:{start}:{end}", None,
+                               lambda: review_pack(start, end, retention=_headline))
+    return start, end, document
 
 
 @login_required
