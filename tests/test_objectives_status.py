@@ -310,3 +310,26 @@ def test_nothing_dated_in_the_future_counts(org):
     ObjectiveMeasurement.objects.create(external_id="F", objective=o,
                                         measured_on=days_ago(0) + dt.timedelta(days=5), value=99)
     assert _status(o).latest_value is None
+
+
+# --- the API -----------------------------------------------------------------------------------
+
+def test_api_status_and_measurement_through_the_generic_operations(org, client):
+    from qualityloop.records.accounts.models import ApiToken
+
+    _, token = ApiToken.issue(_user("quinn", "quality-manager"))
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    parent = _family(org, [80.0, 60.0])
+    got = client.get(f"/api/objectives/{parent.external_id}/status", **auth).json()
+    assert got["status"] == "at_risk" and got["own_status"] == "on_track"
+    assert got["children"] == {"on_track": 1, "at_risk": 1}
+    added = client.post("/api/objective-measurements/", {
+        "external_id": "OB-K1-M9", "objective": "OB-K1", "measured_on": days_ago(0).isoformat(),
+        "value": 75}, content_type="application/json", **auth)
+    assert added.status_code == 201
+    got = client.get(f"/api/objectives/{parent.external_id}/status", **auth).json()
+    assert got["status"] == "on_track"
+    earlier = client.get(f"/api/objectives/{parent.external_id}/status",
+                         {"as_of": days_ago(1).isoformat()}, **auth).json()
+    assert earlier["latest_value"] is None and earlier["status"] == "at_risk"
+    assert client.get("/api/objectives/NOPE/status", **auth).status_code == 404

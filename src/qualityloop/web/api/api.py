@@ -14,7 +14,7 @@ from ninja.errors import ValidationError
 from qualityloop.records.accounts.models import role_of
 from qualityloop.services.permissions import NotAllowed, may_change_records
 from qualityloop.services.record_kinds import KINDS, Column, RecordKind, kind_for_model
-from qualityloop.web.api import change_control, complaints, problem_solving
+from qualityloop.web.api import change_control, complaints, objectives, problem_solving
 from qualityloop.web.api.auth import API_AUTH
 from qualityloop.web.api.records import Invalid, build_router, caller
 from qualityloop.web.api.schemas import ErrorOut, KindOut, MeOut, column_type_name
@@ -80,6 +80,7 @@ api.add_router("/nonconformances/", problem_solving.nonconformance_steps)
 api.add_router("/actions/", problem_solving.action_steps)
 api.add_router("/change-requests/", change_control.change_steps)
 api.add_router("/complaints/", complaints.complaint_steps)
+api.add_router("/objectives/", objectives.objective_status)
 
 
 @api.get("/me", response={200: MeOut, 401: ErrorOut}, tags=["account"],
