@@ -368,5 +368,5 @@ def test_complaint_list_flags_the_service_level(org, web):
     _complaint(org, "K-SOON", 1)
     html = web.get(reverse("record-list", args=["complaints"])).content.decode()
     assert "Service level" in html
-    assert "Acknowledge overdue" in html  # K-1: three days without acknowledgement
-    assert "Acknowledge due soon" in html  # K-SOON: due tomorrow
+    assert "Overdue: acknowledge" in html  # K-1: three days without acknowledgement
+    assert "Due soon: acknowledge" in html  # K-SOON: due tomorrow

@@ -178,10 +178,31 @@ class _progress:
 def serve(
     host: Annotated[str, typer.Option(help="Address to serve on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to serve on.")] = 8000,
+    production: Annotated[bool, typer.Option(
+        "--production", help="Production server: worker processes, collected static files, "
+        "secure settings from the environment (README: Production).")] = False,
+    workers: Annotated[int | None, typer.Option(
+        help="Worker processes with --production (default: one per core, at least 2).")] = None,
 ) -> None:
     """Start the web app (migrating the database first if needed)."""
+    if production:
+        _serve_production(host, port, workers)
+        return
     start_django()
     _serve(host, port)
+
+
+def _serve_production(host: str, port: int, workers: int | None) -> None:
+    from qualityloop.web import server
+
+    try:
+        server.enter_production_mode()
+        start_django()
+        console.print(f"Serving QualityLoop (production) on http://{host}:{port}/  "
+                      "(Ctrl+C to stop)")
+        server.run_production(host, port, workers)
+    except server.ServerError as problem:
+        fail(str(problem))
 
 
 def _serve(host: str, port: int, quiet: bool = False) -> None:

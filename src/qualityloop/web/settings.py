@@ -9,13 +9,20 @@ from typing import Any
 import dj_database_url
 
 from qualityloop.web.paths import data_home, secret_key
+from qualityloop.web.server import production_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent
 DATA_HOME = data_home()
 
-SECRET_KEY = secret_key(DATA_HOME)
-DEBUG = os.environ.get("QUALITYLOOP_DEBUG", "0") == "1"
+# Production (`qualityloop serve --production`, or QUALITYLOOP_PRODUCTION=1 under another WSGI
+# server): no debug, the secret key from the environment, hashed static files. README: Production.
+PRODUCTION = os.environ.get("QUALITYLOOP_PRODUCTION", "0") == "1"
+SECRET_KEY = production_secret_key() if PRODUCTION else secret_key(DATA_HOME)
+DEBUG = not PRODUCTION and os.environ.get("QUALITYLOOP_DEBUG", "0") == "1"
 ALLOWED_HOSTS = os.environ.get("QUALITYLOOP_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",")
+CSRF_TRUSTED_ORIGINS = [
+    origin for origin in os.environ.get("QUALITYLOOP_CSRF_TRUSTED_ORIGINS", "").split(",") if origin
+]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -104,9 +111,11 @@ STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns on every request when it is
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    # Production: hashed names (cached for a year) and gzip/brotli copies, made by collectstatic.
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+                    if PRODUCTION else "whitenoise.storage.CompressedStaticFilesStorage"},
 }
-WHITENOISE_USE_FINDERS = True
+WHITENOISE_USE_FINDERS = not PRODUCTION
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
@@ -117,6 +126,19 @@ CSRF_COOKIE_HTTPONLY = False
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+
+# QUALITYLOOP_HTTPS=1: served over HTTPS by a proxy in front (nginx, a load balancer) that
+# terminates TLS and sets X-Forwarded-Proto. Secure cookies, HTTP redirected to HTTPS (but the
+# health check, which the proxy calls over HTTP), HSTS for QUALITYLOOP_HSTS_SECONDS (a year).
+if os.environ.get("QUALITYLOOP_HTTPS", "0") == "1":
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = int(os.environ.get("QUALITYLOOP_HSTS_SECONDS", str(365 * 86_400)))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
 
 # Complaint handling service levels (ISO 10002), in calendar days from receipt: see
 # services/complaints.py. Defaults: acknowledge within 2 days, resolve within 30.

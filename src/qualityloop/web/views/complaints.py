@@ -84,10 +84,14 @@ class SlaColumn:
 
 
 def sla_flag(complaint: Complaint, today: Any = None) -> str:
-    """"Acknowledge overdue", "Resolve due soon" ... for the complaint's running timers, or ""."""
-    flags = [f"{t.name.capitalize()} {t.state.replace('-', ' ')}"
-             for t in service.timers(complaint, today) if t.state in ("overdue", "due-soon")]
-    return "; ".join(flags)
+    """The most urgent service-level state of the complaint's running timers: "Overdue:
+    acknowledge, resolve", "Due soon: resolve" ... or "" when none is overdue or due soon."""
+    found = service.timers(complaint, today)
+    for state, word in (("overdue", "Overdue"), ("due-soon", "Due soon")):
+        names = [t.name for t in found if t.state == state]
+        if names:
+            return f"{word}: {', '.join(names)}"
+    return ""
 
 
 def add_sla_column(columns: list, rows: list[dict], objects: list) -> tuple[list, list]:
