@@ -39,6 +39,7 @@ POSTGRES_TEST_GLOBS=(
     tests/test_web.py
     tests/test_record_forms.py
     tests/test_problem_solving.py
+    tests/test_permission_matrix.py
     tests/test_change_control.py
     tests/test_training_matrix.py
     tests/test_management_review.py

@@ -193,8 +193,12 @@ def test_buttons_only_for_roles_that_may_write(client, org):
     detail = viewer.get(reverse("record-detail", args=["customers", "C-1"])).content.decode()
     assert reverse("record-edit", args=["customers", "C-1"]) not in detail
     client.logout()
-    staff = _login(client, "staff", "sam")
+    staff = _login(client, "staff", "sam")  # staff do not change customers (docs/roles.md)
     detail = staff.get(reverse("record-detail", args=["customers", "C-1"])).content.decode()
+    assert reverse("record-edit", args=["customers", "C-1"]) not in detail
+    client.logout()
+    manager = _login(client, "quality-manager", "quinn")
+    detail = manager.get(reverse("record-detail", args=["customers", "C-1"])).content.decode()
     assert reverse("record-edit", args=["customers", "C-1"]) in detail
 
 

@@ -1,36 +1,215 @@
 """Who may do what with records: the one place the web pages and the API ask.
 
-A user's role (see ``records.accounts.choices.Role``) decides it. Every role may read every record
-kind; the viewer role may never change anything; a user without a role may do nothing.
+One table, :data:`POLICY`, says for every record kind, action and role how far the role reaches:
+
+* ``ALL``: every record of the kind;
+* ``UNIT``: records of the user's own org unit (``Profile.org_unit``) and the units below it;
+  a record's unit is found through :data:`UNIT_PATHS` (its ``org_unit``, or its customer's
+  serving unit, ...);
+* ``ASSIGNED``: records assigned to the user's own person (``Person.user``), e.g. the corrective
+  actions they own;
+* ``NONE``: nothing.
+
+Actions are ``read``, ``create``, ``change``, ``delete`` and workflow steps (``close``,
+``approve``, ``verify``, ...). A step a kind's table does not name counts as ``change``. A user
+without a role may do nothing. ``docs/roles.md`` shows the table as a matrix; a test checks that
+the two agree.
+
+Kind-level questions (:func:`may`, :func:`check`: "may this role create nonconformances at all?")
+answer yes when the role reaches any record. Record-level questions (:func:`may_object`,
+:func:`check_object`) look at the record; writers check a record before and after a change (a
+unit lead may not move a record out of their unit).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from enum import StrEnum
+from typing import Any
 
 from django.db import models
 
 from qualityloop.records.accounts.choices import WRITE_ROLES, Role
-from qualityloop.records.accounts.models import role_of
-from qualityloop.services.record_kinds import RecordKind
+from qualityloop.records.accounts.models import Profile, role_of
+from qualityloop.services.record_kinds import RecordKind, kind_for_model
 
 
 class Action(StrEnum):
     READ = "read"
     WRITE = "write"
+    """Kind level only: any of create, change, delete or a workflow step."""
+    CREATE = "create"
+    CHANGE = "change"
+    DELETE = "delete"
+    CLOSE = "close"
+    APPROVE = "approve"
+    VERIFY = "verify"
+
+
+class Scope(StrEnum):
+    ALL = "all"
+    UNIT = "unit"
+    ASSIGNED = "assigned"
+    NONE = "none"
 
 
 class NotAllowed(PermissionError):
     """The user may not do this; the message says why, in words a user understands."""
 
 
+# ---------------------------------------------------------------------------------------------
+# The policy table
+
+A, U, OWN, N = Scope.ALL, Scope.UNIT, Scope.ASSIGNED, Scope.NONE
+BASIC_ACTIONS = (Action.CREATE, Action.CHANGE, Action.DELETE)
+MANAGERS = (Role.ADMIN, Role.TOP_MANAGEMENT, Role.QUALITY_MANAGER)
+
+
+def _kind_rules(unit_lead: Mapping[str, Scope] | Scope = N,
+                staff: Mapping[str, Scope] | None = None,
+                steps: Iterable[str] = ()) -> dict[str, dict[str, Scope]]:
+    """The rules of one kind: managers reach every record, the viewer none; ``unit_lead`` is one
+    scope for every action or one per action; ``staff`` names the actions staff may take."""
+    actions = [*BASIC_ACTIONS, *steps]
+    lead = unit_lead if isinstance(unit_lead, Mapping) else dict.fromkeys(actions, unit_lead)
+    rules: dict[str, dict[str, Scope]] = {}
+    for action in actions:
+        rules[action] = {
+            **dict.fromkeys(MANAGERS, A),
+            Role.UNIT_LEAD: lead.get(action, N),
+            Role.STAFF: (staff or {}).get(action, N),
+            Role.VIEWER: N,
+        }
+    return rules
+
+
+RAISE: dict[str, Scope] = {Action.CREATE: A}
+"""Staff raise nonconformances and complaints (in any unit: a problem is raised where seen)."""
+WORK_ON_OWN: dict[str, Scope] = {Action.CHANGE: OWN}
+"""Staff edit and complete the actions assigned to them."""
+
+POLICY: dict[str, dict[str, dict[str, Scope]]] = {
+    "org-units": _kind_rules(),
+    "people": _kind_rules(U),
+    "policies": _kind_rules(),
+    "strategies": _kind_rules(),
+    "objectives": _kind_rules(U),
+    "objective-measurements": _kind_rules(U),
+    "training-courses": _kind_rules(),
+    "training-records": _kind_rules(U),
+    "customers": _kind_rules(U),
+    "requirements": _kind_rules(U),
+    "requirement-measurements": _kind_rules(U),
+    "orders": _kind_rules(U),
+    "feedback": _kind_rules(U),
+    "complaints": _kind_rules(U, staff=RAISE, steps=[Action.CLOSE]),
+    "design-projects": _kind_rules(U),
+    "design-reviews": _kind_rules(U),
+    "nonconformances": _kind_rules(U, staff=RAISE, steps=[Action.CLOSE]),
+    "actions": _kind_rules(U, staff=WORK_ON_OWN, steps=[Action.VERIFY]),
+    # A unit lead approves only low-risk changes of their unit (services.change_control).
+    "change-requests": _kind_rules({Action.CREATE: U, Action.CHANGE: U, Action.DELETE: U,
+                                    Action.APPROVE: U}, steps=[Action.APPROVE]),
+    "management-reviews": _kind_rules(),
+    "process-measurements": _kind_rules(U),
+}
+"""Kind name -> action -> role -> scope. Reading is open to every role (see :func:`read_scope`).
+"""
+
+UNIT_PATHS: dict[str, tuple[str, ...]] = {
+    "people": ("org_unit",),
+    "objectives": ("org_unit",),
+    "objective-measurements": ("objective__org_unit",),
+    "training-records": ("person__org_unit",),
+    "customers": ("serving_unit",),
+    "requirements": ("customer__serving_unit",),
+    "requirement-measurements": ("customer__serving_unit", "requirement__customer__serving_unit"),
+    "orders": ("customer__serving_unit",),
+    "feedback": ("customer__serving_unit",),
+    "complaints": ("org_unit", "customer__serving_unit"),
+    "design-projects": ("org_unit",),
+    "design-reviews": ("project__org_unit",),
+    "nonconformances": ("org_unit",),
+    "actions": ("nonconformance__org_unit",),
+    "change-requests": ("org_unit",),
+    "process-measurements": ("org_unit",),
+}
+"""How a record of a kind finds its org unit: the first path that is set wins. A record without a
+unit (a segment requirement, a management-review action) is outside every unit lead's reach."""
+
+ASSIGNED_PATHS: dict[str, str] = {"actions": "owner"}
+"""The person a record is assigned to (``Person.user`` links the person to a login)."""
+
+
+def rule(kind: RecordKind | str, action: Action | str, role: str | None) -> Scope:
+    """How far ``role`` reaches for ``action`` on records of ``kind`` (the table's cell).
+
+    Parameters
+    ----------
+    kind
+        A record kind or its name.
+    action
+        ``read``, ``create``, ``change``, ``delete`` or a workflow step; a step the kind's table
+        does not name counts as ``change``.
+    role
+        A role value, or ``None`` for a user without a role.
+
+    Returns
+    -------
+    Scope
+    """
+    if role is None or role not in Role.values:
+        return N
+    if action == Action.READ:
+        return read_scope(role, kind)
+    rules = _rules_of(kind)
+    return rules.get(str(action), rules[Action.CHANGE])[role]
+
+
+def read_scope(role: str, kind: RecordKind | str) -> Scope:
+    """How far ``role`` may read records of ``kind``: every record, for every role.
+
+    The seam for object-level reading by unit (issue 9): return ``Scope.UNIT`` here for the roles
+    and kinds to narrow, and :func:`restrict` and :func:`may_object` follow.
+    """
+    return A
+
+
+def step_action(kind: RecordKind | str, step: str) -> str:
+    """The table's action for a workflow step of ``kind``: the step itself when the table names
+    it (``close``; ``effectiveness-check`` is ``verify``), otherwise ``change`` (``containment``
+    changes the record)."""
+    step = STEP_ALIASES.get(step, step)
+    return step if step in _rules_of(kind) else Action.CHANGE
+
+
+STEP_ALIASES = {"effectiveness-check": Action.VERIFY, "reject": Action.APPROVE}
+"""Workflow steps whose API path names them differently from the table."""
+
+
+def actions_of(kind: RecordKind | str) -> list[str]:
+    """The actions the table names for ``kind`` (``read`` first)."""
+    return [Action.READ, *_rules_of(kind)]
+
+
+def _rules_of(kind: RecordKind | str) -> dict[str, dict[str, Scope]]:
+    # A kind added to the registry but not to the table is left to the managers until it is
+    # (tests/test_permission_matrix.py fails meanwhile).
+    return POLICY.get(_name(kind)) or _kind_rules()
+
+
+# ---------------------------------------------------------------------------------------------
+# Kind level
+
+
 def may(user, kind: RecordKind, action: Action | str) -> bool:
-    """Whether ``user`` may ``action`` ("read" or "write") records of ``kind``."""
-    return _refusal(user, kind, Action(action)) is None
+    """Whether ``user`` may ``action`` some records of ``kind`` ("write": create, change, delete
+    or a step)."""
+    return _refusal(user, kind, str(action)) is None
 
 
 def check(user, kind: RecordKind, action: Action | str) -> None:
-    """Raise :class:`NotAllowed` unless ``user`` may ``action`` records of ``kind``.
+    """Raise :class:`NotAllowed` unless ``user`` may ``action`` some records of ``kind``.
 
     Parameters
     ----------
@@ -39,9 +218,10 @@ def check(user, kind: RecordKind, action: Action | str) -> None:
     kind
         The record kind asked for.
     action
-        ``"read"`` or ``"write"`` (create, update and delete).
+        ``"read"``, ``"write"`` (any change), ``"create"``, ``"change"``, ``"delete"`` or a
+        workflow step such as ``"close"``.
     """
-    reason = _refusal(user, kind, Action(action))
+    reason = _refusal(user, kind, str(action))
     if reason is not None:
         raise NotAllowed(reason)
 
@@ -67,20 +247,169 @@ def check_run_surveys(user) -> None:
                          "role admin, top-management or quality-manager")
 
 
-def restrict(queryset: models.QuerySet, user, kind: RecordKind) -> models.QuerySet:
-    """The records of ``queryset`` that ``user`` may see (none when the user may not read)."""
-    return queryset if may(user, kind, Action.READ) else queryset.none()
-
-
-def _refusal(user, kind: RecordKind, action: Action) -> str | None:
+def _refusal(user, kind: RecordKind, action: str) -> str | None:
     role = role_of(user)
-    name = getattr(user, "username", "") or "anonymous"
+    name = _username(user)
     if role is None:
         return f"user {name!r} has no role; ask an administrator to give you one"
-    if action is Action.WRITE and role not in WRITE_ROLES:
-        label = Role(role).label if role in Role.values else role
-        return (
-            f"user {name!r} has the role {role!r} ({label}) and may read {kind.name} "
-            "but not create, change or delete them"
-        )
+    wanted = _write_actions(kind) if action == Action.WRITE else [action]
+    if any(rule(kind, one, role) is not N for one in wanted):
+        return None
+    label = Role(role).label if role in Role.values else role
+    if action in (Action.WRITE, Action.CREATE, Action.CHANGE, Action.DELETE) and (
+            role not in WRITE_ROLES or not any(rule(kind, one, role) is not N
+                                               for one in _write_actions(kind))):
+        return (f"user {name!r} has the role {role!r} ({label}) and may read {kind.name} "
+                "but not create, change or delete them")
+    return f"user {name!r} has the role {role!r} ({label}) and may not {_verb(action)} {kind.name}"
+
+
+def _write_actions(kind: RecordKind) -> list[str]:
+    return [a for a in actions_of(kind) if a != Action.READ]
+
+
+def _verb(action: str) -> str:
+    plain = {"create", "change", "delete"}
+    return action if action in plain else f"{action} (a workflow step of)"
+
+
+# ---------------------------------------------------------------------------------------------
+# Record level
+
+
+def may_object(user, obj: models.Model, action: Action | str) -> bool:
+    """Whether ``user`` may ``action`` this one record (see :func:`check_object`)."""
+    return _object_refusal(user, obj, str(action)) is None
+
+
+def check_object(user, obj: models.Model, action: Action | str) -> None:
+    """Raise :class:`NotAllowed` unless ``user`` may ``action`` the record ``obj``.
+
+    Parameters
+    ----------
+    user
+        A Django user.
+    obj
+        A record of a registered kind (saved or not: a new record is judged by its values).
+    action
+        ``"read"``, ``"create"``, ``"change"``, ``"delete"`` or a workflow step (``"close"``,
+        ``"approve"``, ``"verify"``; other steps count as ``"change"``).
+
+    Notes
+    -----
+    Writers call it before a change (on the stored record) and again after it, inside the
+    transaction, so a unit lead cannot move a record into another unit and staff cannot hand
+    their action to someone else.
+    """
+    reason = _object_refusal(user, obj, str(action))
+    if reason is not None:
+        raise NotAllowed(reason)
+
+
+def restrict(queryset: models.QuerySet, user, kind: RecordKind,
+             action: Action | str = Action.READ) -> models.QuerySet:
+    """The records of ``queryset`` that ``user`` may ``action`` (by default: see).
+
+    Reading is open to every role today; :func:`read_scope` is where issue 9 narrows it by unit.
+    """
+    scope = rule(kind, str(action), role_of(user))
+    if scope is A:
+        return queryset
+    if scope is N:
+        return queryset.none()
+    return queryset.filter(_reach(user, kind, scope))
+
+
+def units_of(user) -> list[int]:
+    """Primary keys of the user's org unit and every unit below it (empty without a unit)."""
+    profile = Profile.objects.filter(user=user).select_related("org_unit").first()
+    if profile is None or profile.org_unit is None:
+        return []
+    unit = profile.org_unit
+    return [unit.pk, *(below.pk for below in unit.descendants())]
+
+
+def person_of(user) -> Any:
+    """The person record linked to the user's login (``Person.user``), or ``None``."""
+    from qualityloop.records.organisation.models import Person
+
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    return Person.objects.filter(user=user).first()
+
+
+def _object_refusal(user, obj: models.Model, action: str) -> str | None:
+    kind = kind_for_model(type(obj))
+    if kind is None:
+        raise TypeError(f"{type(obj).__name__} is not a record kind")
+    reason = _refusal(user, kind, action)
+    if reason is not None:
+        return reason
+    scope = rule(kind, action, role_of(user))
+    if scope is A or _within(user, kind, obj, scope):
+        return None
+    return _outside(user, kind, obj, action, scope)
+
+
+def _within(user, kind: RecordKind, obj: models.Model, scope: Scope) -> bool:
+    if scope is U:
+        unit_id = unit_id_of(obj, kind)
+        return unit_id is not None and unit_id in units_of(user)
+    if scope is OWN:
+        person = person_of(user)
+        path = ASSIGNED_PATHS.get(kind.name)
+        return person is not None and path is not None and (
+            getattr(obj, f"{path}_id", None) == person.pk)
+    return False
+
+
+def unit_id_of(obj: models.Model, kind: RecordKind | None = None) -> int | None:
+    """The primary key of the org unit a record belongs to (:data:`UNIT_PATHS`), or ``None``."""
+    kind = kind or kind_for_model(type(obj))
+    for path in UNIT_PATHS.get(kind.name if kind else "", ()):
+        *hops, last = path.split("__")
+        node: Any = obj
+        for hop in hops:
+            node = getattr(node, hop, None)
+            if node is None:
+                break
+        if node is not None and getattr(node, f"{last}_id", None) is not None:
+            return getattr(node, f"{last}_id")
     return None
+
+
+def _reach(user, kind: RecordKind, scope: Scope) -> models.Q:
+    """The condition selecting the records within ``scope`` of ``user``."""
+    if scope is OWN:
+        person = person_of(user)
+        path = ASSIGNED_PATHS.get(kind.name)
+        if person is None or path is None:
+            return models.Q(pk__in=[])
+        return models.Q(**{path: person})
+    units = units_of(user)
+    condition, earlier_empty = models.Q(pk__in=[]), models.Q()
+    for path in UNIT_PATHS.get(kind.name, ()):
+        condition |= earlier_empty & models.Q(**{f"{path}__in": units})
+        earlier_empty &= models.Q(**{f"{path}__isnull": True})
+    return condition
+
+
+def _outside(user, kind: RecordKind, obj: models.Model, action: str, scope: Scope) -> str:
+    name = _username(user)
+    what = f"{kind.name} {getattr(obj, 'external_id', '') or '(new)'}"
+    verb = _verb(action)
+    if scope is OWN:
+        return (f"user {name!r} may {verb} only {kind.name} assigned to their own person, and "
+                f"{what} is not (ask its owner or a quality manager)")
+    if not units_of(user):
+        return f"user {name!r} is a unit lead without an org unit; ask an administrator to set one"
+    return (f"user {name!r} may {verb} only {kind.name} of their own unit and the units below "
+            f"it, and {what} belongs to another unit")
+
+
+def _username(user) -> str:
+    return getattr(user, "username", "") or "anonymous"
+
+
+def _name(kind: RecordKind | str) -> str:
+    return kind if isinstance(kind, str) else kind.name

@@ -1,7 +1,10 @@
 """Roles as Django groups, so the admin grants what the permission service grants.
 
 Each role is a group of the same name holding Django model permissions on every record kind:
-roles in ``WRITE_ROLES`` may view, add, change and delete; the others may only view. A user's
+every role may view; a role may add, change or delete a kind's records in the admin where the
+permission table (``services.permissions.POLICY``) lets it reach every record of the kind. Work
+limited to a unit or to assigned records (unit leads, staff) happens on the app's own pages,
+which check each record; the admin cannot. A user's
 group and staff flags follow their ``Profile.role``: every user with a role may enter the admin
 (``is_staff``) and only the admin role is a superuser (who alone manages users and tokens).
 """
@@ -19,9 +22,20 @@ READ_ACTIONS = ("view",)
 WRITE_ACTIONS = ("view", "add", "change", "delete")
 
 
-def role_actions(role: str) -> tuple[str, ...]:
-    """The Django permission actions ("view", "add", ...) a role has on every record kind."""
-    return WRITE_ACTIONS if role in WRITE_ROLES else READ_ACTIONS
+ADMIN_ACTIONS = {"add": "create", "change": "change", "delete": "delete"}
+"""Django permission action -> action of the permission table."""
+
+
+def role_actions(role: str, kind_name: str | None = None) -> tuple[str, ...]:
+    """The Django permission actions ("view", "add", ...) a role has on records of ``kind_name``
+    (without a kind: the most any kind gives the role)."""
+    if kind_name is None:
+        return WRITE_ACTIONS if role in WRITE_ROLES else READ_ACTIONS
+    from qualityloop.services.permissions import Scope, rule
+
+    return READ_ACTIONS + tuple(
+        django_action for django_action, action in ADMIN_ACTIONS.items()
+        if rule(kind_name, action, role) is Scope.ALL)
 
 
 def _record_models() -> list:
@@ -36,9 +50,12 @@ def _ensure_permissions_exist(models: list) -> None:
         create_permissions(global_apps.get_app_config(app_label), verbosity=0)
 
 
-def _permissions(models: list, actions: tuple[str, ...]) -> list[Permission]:
+def _permissions(models: list, role: str) -> list[Permission]:
+    from qualityloop.services.record_kinds import KINDS
+
     content_types = ContentType.objects.get_for_models(*models).values()
-    codenames = [f"{action}_{m._meta.model_name}" for m in models for action in actions]
+    codenames = [f"{action}_{kind.model._meta.model_name}" for kind in KINDS
+                 for action in role_actions(role, kind.name)]
     return list(Permission.objects.filter(content_type__in=content_types, codename__in=codenames))
 
 
@@ -57,7 +74,7 @@ def sync_role_groups() -> dict[str, Group]:
     groups = {}
     for role in Role.values:
         group, _created = Group.objects.get_or_create(name=role)
-        group.permissions.set(_permissions(models, role_actions(role)))
+        group.permissions.set(_permissions(models, role))
         groups[role] = group
     return groups
 

@@ -30,6 +30,10 @@ from qualityloop.services.demo.writer import (
 
 DEMO_LOGIN = ("demo", "demo-quality-2026")
 VIEWER_LOGIN = ("viewer", "viewer-quality-2026")
+ROLE_LOGINS = (("quality", "quality-manager", "quality-demo-2026"),
+               ("lead", "unit-lead", "lead-demo-2026"),
+               ("staff", "staff", "staff-demo-2026"))
+"""Demo users for trying each role: (username, role, password); see docs/roles.md."""
 Progress = Callable[[str, float, float], None]
 
 
@@ -43,10 +47,12 @@ class DemoSummary:
     effects: dict
     login: dict[str, str] = field(default_factory=dict)
     viewer_login: dict[str, str] = field(default_factory=dict)
+    role_logins: list[dict[str, str]] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {"counts": self.counts, "seconds": round(self.seconds, 2), "login": self.login,
-                "viewer_login": self.viewer_login, "seed": self.seed, "effects": self.effects}
+                "viewer_login": self.viewer_login, "role_logins": self.role_logins,
+                "seed": self.seed, "effects": self.effects}
 
 
 class _Loader:
@@ -113,7 +119,7 @@ def generate_demo(
     login = _create_users()
     return DemoSummary(counts=_kind_counts(loader.counts), seconds=time.perf_counter() - started,
                        seed=seed, effects=_effects_summary(world), login=login[0],
-                       viewer_login=login[1])
+                       viewer_login=login[1], role_logins=_create_role_users())
 
 
 def _build_all(rng, loader: _Loader, cal: Calendar, world: World, today: np.datetime64) -> None:
@@ -192,6 +198,41 @@ def _create_users() -> tuple[dict, dict]:
     add_user(VIEWER_LOGIN[0], "viewer", password=VIEWER_LOGIN[1])
     return ({"username": DEMO_LOGIN[0], "password": DEMO_LOGIN[1]},
             {"username": VIEWER_LOGIN[0], "password": VIEWER_LOGIN[1]})
+
+
+def _create_role_users() -> list[dict[str, str]]:
+    """A quality manager (the Quality Director's login), a unit lead of the first operating unit
+    (its Unit Manager's login) and a staff member of that unit who owns the most corrective
+    actions there (their login), so each role can be tried on real records."""
+    from django.db.models import Count
+
+    from qualityloop.records.accounts.models import Profile
+    from qualityloop.records.organisation.models import OrgUnit, Person
+    from qualityloop.records.quality.models import CorrectiveAction
+    from qualityloop.services.users import add_user
+
+    unit = OrgUnit.objects.get(pk=organisation.FIRST_OPERATING_UNIT_ID)
+    lead = Person.objects.filter(org_unit=unit, job_title="Unit Manager").first()
+    busiest = (CorrectiveAction.objects.filter(nonconformance__org_unit=unit, owner__org_unit=unit)
+               .exclude(owner=lead).values("owner").annotate(n=Count("pk")).order_by("-n", "owner")
+               .first())
+    people = {"quality-manager": Person.objects.filter(job_title="Quality Director").first(),
+              "unit-lead": lead,
+              "staff": Person.objects.filter(pk=busiest["owner"]).first() if busiest else None}
+    get_user_model().objects.filter(username__in=[name for name, _r, _p in ROLE_LOGINS]).delete()
+    logins = []
+    for username, role, password in ROLE_LOGINS:
+        add_user(username, role, password=password)
+        user = get_user_model().objects.get(username=username)
+        if role == "unit-lead":
+            Profile.objects.filter(user=user).update(org_unit=unit)
+        person = people[role]
+        if person is not None:
+            Person.objects.filter(pk=person.pk).update(user=user)
+        logins.append({"username": username, "password": password, "role": role,
+                       "person": person.external_id if person else "",
+                       "unit": unit.external_id if role == "unit-lead" else ""})
+    return logins
 
 
 @contextmanager

@@ -84,7 +84,7 @@ def build_router(kind: RecordKind) -> Router:
                  summary=f"Create one of {kind.name}")
     @annotate(payload=schemas.create)
     def create_record(request: HttpRequest, payload: Schema):
-        _allow(request, kind, Action.WRITE)
+        _allow(request, kind, Action.CREATE)
         data = payload.model_dump(exclude_unset=True)
         _refuse_taken_id(kind, data["external_id"])
         return Status(201, record_out(_write(kind, request, data)))
@@ -93,7 +93,7 @@ def build_router(kind: RecordKind) -> Router:
                 summary=f"Replace one of {kind.name} (columns left out are emptied)")
     @annotate(payload=schemas.update)
     def update_record(request: HttpRequest, external_id: str, payload: Schema):
-        _allow(request, kind, Action.WRITE)
+        _allow(request, kind, Action.CHANGE)
         obj = _find(kind, request, external_id)
         data = _full_content(kind, payload.model_dump())
         return record_out(_write(kind, request, _renamed(kind, data, external_id), obj))
@@ -102,7 +102,7 @@ def build_router(kind: RecordKind) -> Router:
                   summary=f"Change some columns of one of {kind.name}")
     @annotate(payload=schemas.patch)
     def patch_record(request: HttpRequest, external_id: str, payload: Schema):
-        _allow(request, kind, Action.WRITE)
+        _allow(request, kind, Action.CHANGE)
         obj = _find(kind, request, external_id)
         data = payload.model_dump(exclude_unset=True)
         return record_out(
@@ -112,7 +112,7 @@ def build_router(kind: RecordKind) -> Router:
     @router.delete("/{external_id}", response={204: None, **missing, 409: ErrorOut},
                    operation_id=f"delete_{op}", summary=f"Delete one of {kind.name}")
     def delete_record(request: HttpRequest, external_id: str):
-        _allow(request, kind, Action.WRITE)
+        _allow(request, kind, Action.DELETE)
         _delete(kind, request, _find(kind, request, external_id))
         return Status(204, None)
 
@@ -157,11 +157,27 @@ def _not_found(kind: RecordKind, external_id: str) -> str:
 
 
 def _find(kind: RecordKind, request: HttpRequest, external_id: str) -> models.Model:
+    _allow(request, kind, Action.READ)  # a caller without a role hears 403, not 404
     visible = permissions.restrict(kind.queryset(), caller(request), kind)
     obj = visible.filter(external_id=external_id).first()
     if obj is None:
         raise HttpError(404, _not_found(kind, external_id))
+    if request.method not in SAFE_METHODS:
+        action = _requested_action(kind, request, external_id)
+        permissions.check_object(caller(request), obj, action)
     return obj
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _requested_action(kind: RecordKind, request: HttpRequest, external_id: str) -> str:
+    """What a writing request does to the record it names: delete, change, or the workflow step
+    its path ends with (``/api/nonconformances/N-1/close``: ``close``)."""
+    if request.method == "DELETE":
+        return Action.DELETE
+    last = request.path.rstrip("/").rsplit("/", 1)[-1]
+    return Action.CHANGE if last == external_id else permissions.step_action(kind, last)
 
 
 def _filtered(kind: RecordKind, request: HttpRequest, filters: Any) -> models.QuerySet:
@@ -222,6 +238,9 @@ def _write(kind: RecordKind, request: HttpRequest, data: Mapping[str, Any],
             obj, _status = write_record(
                 kind, data, instance=instance, partial=partial, history_user=caller(request)
             )
+            # Checked again after the change: a record may not be moved out of the caller's reach.
+            permissions.check_object(caller(request), obj,
+                                     Action.CREATE if instance is None else Action.CHANGE)
     except RowInvalid as invalid:
         raise Invalid(invalid.errors) from None
     except IntegrityError:

@@ -36,25 +36,33 @@ def refused(request: HttpRequest, reason: str) -> HttpResponse:
     return render(request, "qualityloop/forbidden.html", {"reason": reason}, status=403)
 
 
-def writable_kind(request: HttpRequest, kind_name: str) -> tuple[RecordKind, HttpResponse | None]:
-    """The kind, and the 403 page when the user may not change its records."""
+def writable_kind(
+    request: HttpRequest, kind_name: str, action: str = permissions.Action.CREATE
+) -> tuple[RecordKind, HttpResponse | None]:
+    """The kind, and the 403 page when the user may not ``action`` its records."""
     kind = _kind_or_404(kind_name)
     try:
-        permissions.check(request.user, kind, permissions.Action.WRITE)
+        permissions.check(request.user, kind, action)
     except permissions.NotAllowed as refusal:
         return kind, refused(request, str(refusal))
     return kind, None
 
 
 def writable_record(
-    request: HttpRequest, kind_name: str, external_id: str
+    request: HttpRequest, kind_name: str, external_id: str, action: str
 ) -> tuple[RecordKind, models.Model | None, HttpResponse | None]:
-    """The kind and the record (404 when unknown or hidden), or the 403 page."""
-    kind, refusal = writable_kind(request, kind_name)
+    """The kind and the record (404 when unknown or hidden), or the 403 page when the user may
+    not ``action`` this record."""
+    kind, refusal = writable_kind(request, kind_name, action)
     if refusal is not None:
         return kind, None, refusal
     records = permissions.restrict(kind.model.objects.all(), request.user, kind)
-    return kind, get_object_or_404(records, external_id=external_id), None
+    obj = get_object_or_404(records, external_id=external_id)
+    try:
+        permissions.check_object(request.user, obj, action)
+    except permissions.NotAllowed as refusal_reason:
+        return kind, None, refused(request, str(refusal_reason))
+    return kind, obj, None
 
 
 @login_required
@@ -75,7 +83,8 @@ def record_create(request: HttpRequest, kind_name: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def record_edit(request: HttpRequest, kind_name: str, external_id: str) -> HttpResponse:
     """Change one record of any kind."""
-    kind, obj, refusal = writable_record(request, kind_name, external_id)
+    kind, obj, refusal = writable_record(request, kind_name, external_id,
+                                         permissions.Action.CHANGE)
     if refusal is not None or obj is None:
         return refusal or HttpResponse(status=404)
     form_class = record_form_class(kind)
@@ -86,7 +95,15 @@ def record_edit(request: HttpRequest, kind_name: str, external_id: str) -> HttpR
 
 def _save(request: HttpRequest, kind: RecordKind, form: RecordForm,
           obj: models.Model | None) -> HttpResponse:
-    saved = form.save(request.user) if form.is_valid() else None
+    action = permissions.Action.CREATE if obj is None else permissions.Action.CHANGE
+    try:
+        with transaction.atomic():
+            saved = form.save(request.user) if form.is_valid() else None
+            # Checked again on the saved values: nobody moves a record out of their reach.
+            if saved is not None:
+                permissions.check_object(request.user, saved, action)
+    except permissions.NotAllowed as refusal:
+        return refused(request, str(refusal))
     if saved is None:
         return _form_page(request, kind, form, obj, status=200 if request.htmx else 400)  # type: ignore[attr-defined]
     target = record_url(saved)
@@ -111,7 +128,8 @@ def _form_page(request: HttpRequest, kind: RecordKind, form: RecordForm,
 @require_http_methods(["GET", "POST"])
 def record_delete(request: HttpRequest, kind_name: str, external_id: str) -> HttpResponse:
     """Ask for confirmation, then delete; a record others still depend on is kept."""
-    kind, obj, refusal = writable_record(request, kind_name, external_id)
+    kind, obj, refusal = writable_record(request, kind_name, external_id,
+                                         permissions.Action.DELETE)
     if refusal is not None or obj is None:
         return refusal or HttpResponse(status=404)
     problem = ""
