@@ -144,6 +144,10 @@ def _demo_text(data: dict, host: str, port: int, serving: bool) -> str:
     if serving:
         lines.append(f"Open http://{host}:{port}/ and log in as "
                      f"[bold]{data['login']['username']}[/] / [bold]{data['login']['password']}[/]")
+    logins = [("admin", data["login"]), ("viewer", data["viewer_login"]),
+              *((who["role"], who) for who in data.get("role_logins", []))]
+    lines.append("Logins (docs/roles.md says what each role may do):")
+    lines += [f"  {role}: {who['username']} / {who['password']}" for role, who in logins if who]
     return "\n".join(lines)
 
 
