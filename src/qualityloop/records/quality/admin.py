@@ -83,7 +83,7 @@ class CorrectiveActionAdmin(RecordHistoryAdmin):
                     "status")
     list_filter = ("status", "kind")
     search_fields = ("external_id", "description", "root_cause")
-    autocomplete_fields = ("nonconformance", "owner", "verified_by")
+    autocomplete_fields = ("nonconformance", "owner", "verified_by", "management_review")
     list_select_related = ("nonconformance", "owner")
 
 
@@ -92,8 +92,8 @@ class ChangeRequestAdmin(RecordHistoryAdmin):
     list_display = ("external_id", "title", "org_unit", "requested_on", "risk_level", "status")
     list_filter = ("status", "risk_level", "org_unit")
     search_fields = ("external_id", "title", "reason")
-    autocomplete_fields = ("org_unit", "requested_by", "approver", "related_nonconformances",
-                           "related_objectives")
+    autocomplete_fields = ("org_unit", "requested_by", "approver", "verified_by",
+                           "related_nonconformances", "related_objectives")
 
 
 @admin.register(ManagementReview)
