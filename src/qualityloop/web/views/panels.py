@@ -11,6 +11,7 @@ to a kind live with that kind's workflow:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.db.models import QuerySet
@@ -55,14 +56,15 @@ def _unit(external_id: str) -> OrgUnit | None:
 
 
 def list_extras(kind: RecordKind, columns: list, rows: list[dict],
-                objects: list) -> tuple[list, list[dict]]:
+                objects: Iterable[Any]) -> tuple[list, list[dict]]:
     """Extra computed columns of a kind's list (objectives' status, complaints' timers)."""
+    objects = list(objects)
     if kind.name == "objectives" and objects:
         from qualityloop.web.views import objectives
 
-        return objectives.add_status_column(columns, rows, list(objects))
+        return objectives.add_status_column(columns, rows, objects)
     if kind.name == "complaints" and objects:
         from qualityloop.web.views import complaints
 
-        return complaints.add_sla_column(columns, rows, list(objects))
+        return complaints.add_sla_column(columns, rows, objects)
     return columns, rows
