@@ -25,6 +25,24 @@ def may_write(user, kind) -> bool:
 
 
 @register.filter
+def may_create(user, kind) -> bool:
+    """Whether the user may create some records of ``kind`` (the "New" button)."""
+    return permissions.may(user, kind, permissions.Action.CREATE)
+
+
+@register.filter
+def may_change(user, obj) -> bool:
+    """Whether the user may change this record (its "Edit" button)."""
+    return permissions.may_object(user, obj, permissions.Action.CHANGE)
+
+
+@register.filter
+def may_delete(user, obj) -> bool:
+    """Whether the user may delete this record (its "Delete" button)."""
+    return permissions.may_object(user, obj, permissions.Action.DELETE)
+
+
+@register.filter
 def percent(value, digits: int = 1) -> str:
     """A 0-1 fraction as a percentage, or an en dash when undefined."""
     if value is None:
