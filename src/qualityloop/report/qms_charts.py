@@ -51,7 +51,9 @@ def monthly_lines(frame: pd.DataFrame, value: str, title: str, y_title: str,
     if series:
         encoding["color"] = alt.Color(f"{series}:N", title=None,
                                       scale=alt.Scale(range=PALETTE))
-    chart = alt.Chart(frame).mark_line(point=True, color=PALETTE[0]).encode(**encoding)
+    mark = alt.Chart(frame).mark_line(point=True) if series else alt.Chart(frame).mark_line(
+        point=True, color=PALETTE[0])
+    chart = mark.encode(**encoding)
     return (chart.properties(width=WIDTH, height=HEIGHT, title=title)
             .configure_view(stroke=None).configure_axis(**AXIS)
             .configure_legend(labelFont="sans-serif", orient="top", labelFontSize=11)

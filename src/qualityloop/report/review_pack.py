@@ -106,11 +106,13 @@ def problems(section: Any, f: PackFigures) -> None:
     section.add(Table(table.assign(month=table["month"].dt.strftime("%Y-%m")),
                       "Nonconformances detected per month, by lifecycle stage", index=False))
     if len(table) >= 2:
-        stages = table.melt(id_vars="month", value_vars=["total", "field"], var_name="count",
-                            value_name="nonconformances")
+        # Not "count" as the series name: Vega-Lite then draws no line for it.
+        stages = table.rename(columns={"total": "all", "field": "found in the field"}).melt(
+            id_vars="month", value_vars=["all", "found in the field"], var_name="which",
+            value_name="nonconformances")
         section.add(Figure(to_svg(monthly_lines(
             stages, "nonconformances", "Nonconformances per month", "Detected", "d",
-            series="count")), "All nonconformances detected each month, and those found in the "
+            series="which")), "All nonconformances detected each month, and those found in the "
                               "field (at the customer)."))
     c = f.capa
     share = f"{c['on_time_share']:.0%}" if c["on_time_share"] is not None else "–"
