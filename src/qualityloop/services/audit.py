@@ -113,11 +113,12 @@ class AuditFilter:
 
         Dates are ``YYYY-MM-DD``; a malformed one raises :class:`AuditFilterError`.
         """
-        given = {k: (v.strip() if isinstance(v, str) else v) or None for k, v in values.items()}
+        given: dict[str, Any] = {k: (v.strip() if isinstance(v, str) else v) or None
+                                 for k, v in values.items()}
         for name in ("date_from", "date_to"):
             if given.get(name):
-                given[name] = _date(name, given[name])  # type: ignore[arg-type]
-        return cls(**given)  # type: ignore[arg-type]
+                given[name] = _date(name, given[name])
+        return cls(**given)
 
     def condition(self) -> models.Q:
         """The condition on one history table (the kind is chosen by :meth:`picks`)."""

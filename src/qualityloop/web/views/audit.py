@@ -4,6 +4,8 @@ download. For the roles that reach every record (admin, top-management, quality-
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
@@ -38,7 +40,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     if refused:
         return refused
     given = {name: request.GET.get(name, "").strip() for name in FILTER_NAMES}
-    context = {
+    context: dict[str, Any] = {
         "given": given, "kinds": audit.kind_names(), "actions": audit.ACTIONS,
         "usernames": get_user_model().objects.order_by("username")
                                               .values_list("username", flat=True),
@@ -71,7 +73,7 @@ class _Echo:
 
 
 @login_required
-def audit_csv(request: HttpRequest) -> HttpResponse:
+def audit_csv(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     """Every row the filters select, as a CSV file (streamed: the log can be long)."""
     refused = _refused(request)
     if refused:
@@ -90,7 +92,7 @@ def audit_csv(request: HttpRequest) -> HttpResponse:
     return response
 
 
-def _chain(first: str, rest):
+def _chain(first: str, rest: Iterable[str]) -> Iterator[str]:
     yield first
     yield from rest
 
