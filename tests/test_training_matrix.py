@@ -141,5 +141,7 @@ def test_matrix_page_shows_the_cells_legend_and_due_list(client, org):
     for label in training.STATE_LABELS.values():
         assert label in page
     assert 'data-testid="training-due"' in page and "EVE-1" in page
+    whole = client.get(reverse("training-matrix"), {"unit": ""}).content.decode()
+    assert "Competence matrix: " not in whole and "6 people" in whole  # the plant's 5 + Bob
     part = client.get(reverse("training-effectiveness")).content.decode()
     assert 'data-testid="effectiveness-table"' in part and "<svg" in part

@@ -30,7 +30,8 @@ def _default_unit() -> OrgUnit | None:
 @login_required
 def matrix_page(request: HttpRequest) -> HttpResponse:
     """``/training/matrix/?unit=``: people x courses of a unit, colour-coded, and the due list."""
-    unit = selected_unit(request) if request.GET.get("unit") else _default_unit()
+    # No ?unit= at all: a first unit; ?unit= empty: the whole organisation (the select's choice).
+    unit = selected_unit(request) if "unit" in request.GET else _default_unit()
     matrix = training.competence_matrix(unit)
     too_many = len(matrix.people) > MAX_PEOPLE
     context = {
