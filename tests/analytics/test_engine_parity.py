@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from collections.abc import Iterator
 from pathlib import Path
 
 import ibis
@@ -48,8 +49,10 @@ DISTINCT_HOURS = 200_000
 
 
 @pytest.fixture(scope="session")
-def spark() -> ibis.BaseBackend:
-    return engine.connect("pyspark")
+def spark() -> Iterator[ibis.BaseBackend]:
+    connection = engine.connect("pyspark")
+    yield connection
+    connection.disconnect()
 
 
 @pytest.fixture(autouse=True)
