@@ -10,6 +10,7 @@ import pandas as pd
 from qualityloop.report.charts import to_svg
 from qualityloop.report.document import Figure, Finding, Paragraph, ReportDocument, Table
 from qualityloop.report.qms_charts import monthly_lines
+from qualityloop.services.training import DUE_WITHIN_DAYS
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -130,7 +131,7 @@ def training(section: Any, f: PackFigures) -> None:
     section.add(Paragraph(
         f"{t['completed']} training records completed in the period ({t['passed']} passed). "
         f"Problem-recognition coverage at the end: {shown} of {t['people']} active people. "
-        f"Expired: {t['expired_at_end']}; re-training due within 60 days: "
+        f"Expired: {t['expired_at_end']}; re-training due within {DUE_WITHIN_DAYS} days: "
         f"{t['due_soon_at_end']}."))
 
 

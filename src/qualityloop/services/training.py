@@ -33,8 +33,10 @@ from django.utils import timezone
 from qualityloop.records.organisation.models import OrgUnit, Person
 from qualityloop.records.quality.choices import CompetenceLevel, CourseType
 from qualityloop.records.quality.models import Nonconformance, TrainingCourse, TrainingRecord
+from qualityloop.services.attention import TRAINING_HORIZON_DAYS
 
-DUE_WITHIN_DAYS = 60
+# The dashboard's "training expiring" horizon, so both lists agree on what is due.
+DUE_WITHIN_DAYS = TRAINING_HORIZON_DAYS
 STATES = ("current", "due", "expired", "failed", "none")
 STATE_LABELS = {
     "current": "Passed and current (competence level shown)",
