@@ -28,6 +28,7 @@ POSTGRES_TEST_GLOBS=(
     tests/test_export*.py
     tests/test_roundtrip*.py
     tests/test_backup.py
+    tests/test_audit.py
     tests/test_api*.py
     tests/test_users*.py
     tests/test_demo*.py

@@ -282,3 +282,18 @@ def test_deleting_through_the_web_page_keeps_history_with_the_user(client, trail
     assert [v.history_type for v in versions] == ["+", "~", "-"]
     assert versions[-1].history_user.username == "qualitymanager"
     assert versions[-1].name == "Acme GmbH"
+
+
+def test_records_deleted_with_their_customer_keep_history_naming_the_user(client, trail):
+    write_record(get_kind("feedback"), {
+        "external_id": "F-1", "customer": "C-1", "responded_on": "2024-05-01",
+        "nps": "9"}, history_user=_user("admin"))
+    client = _login(client, "quality-manager")
+    assert client.post(reverse("record-delete", args=["customers", "C-1"])).status_code in (
+        302, 303)
+    from qualityloop.records.customers.models import FeedbackResponse
+
+    last = FeedbackResponse.history.filter(external_id="F-1").first()
+    assert (last.history_type, last.history_user.username) == ("-", "qualitymanager")
+    rows = audit.iter_rows(audit.AuditFilter(action="-", user="qualitymanager"))
+    assert {(r.kind, r.external_id) for r in rows} >= {("customers", "C-1"), ("feedback", "F-1")}
