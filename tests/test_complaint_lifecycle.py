@@ -370,3 +370,24 @@ def test_complaint_list_flags_the_service_level(org, web):
     assert "Service level" in html
     assert "Overdue: acknowledge" in html  # K-1: three days without acknowledgement
     assert "Due soon: acknowledge" in html  # K-SOON: due tomorrow
+
+
+def test_assess_form_offers_people_and_units(org, web, quinn, monkeypatch):
+    svc.acknowledge(_k(), quinn)
+    html = _page(web)
+    assert '<select name="handler"' in html and 'value="P-BOB"' in html
+    assert '<select name="org_unit"' in html
+    from qualityloop.web.forms import records as record_forms
+
+    monkeypatch.setattr(record_forms, "SELECT_LIMIT", 1)  # many people: typed with search help
+    html = _page(web)
+    assert 'id="options-id_handler"' in html
+    found = web.get(reverse("record-search", args=["complaints", "handler"]),
+                    {"search-handler": "bob"})
+    assert 'data-id="P-BOB"' in found.content.decode()
+    web.post(reverse("complaint-step", args=["K-1"]),
+             {"step": "assessed", "severity": "critical", "handler": "P-BOB",
+              "org_unit": "U-PL"})
+    k = _k()
+    assert k.status == "assessed" and k.org_unit.external_id == "U-PL"
+    assert k.handler.external_id == "P-BOB" and k.severity == "critical"

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django import forms
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -19,12 +20,13 @@ from django.urls import path
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from qualityloop.records.customers.choices import ComplaintOutcome, ComplaintStatus, Severity
+from qualityloop.records.customers.choices import ComplaintOutcome, ComplaintStatus
 from qualityloop.records.customers.models import Complaint
 from qualityloop.services import complaints as service
 from qualityloop.services import permissions
 from qualityloop.services.record_kinds import get_kind
 from qualityloop.services.record_writer import RowInvalid
+from qualityloop.web.forms.records import form_field
 from qualityloop.web.views.record_forms import refused
 from qualityloop.web.views.records import Cell, detail_context, record_url
 
@@ -51,6 +53,25 @@ def steps(complaint: Complaint) -> list[dict[str, Any]]:
     return shown
 
 
+class AssessForm(forms.Form):
+    """The initial assessment: severity, handler and unit, as the record forms offer them."""
+
+    def __init__(self, complaint: Complaint) -> None:
+        super().__init__(initial={
+            "severity": complaint.severity,
+            "handler": complaint.handler.external_id if complaint.handler else "",
+            "org_unit": complaint.org_unit.external_id if complaint.org_unit else ""})
+        kind = get_kind(service.COMPLAINTS)
+        for name in ("severity", "handler", "org_unit"):
+            self.fields[name] = form_field(kind.column(name))
+
+    @property
+    def searchable_fields(self) -> frozenset[str]:
+        """Fields typed with search help (as on the record forms)."""
+        return frozenset(name for name, field in self.fields.items()
+                         if "data-search" in field.widget.attrs)
+
+
 def workflow_context(complaint: Complaint, user: Any,
                      problems: dict[str, list[str]] | None = None) -> dict[str, Any]:
     """Everything the workflow panel of the complaint page needs."""
@@ -68,7 +89,8 @@ def workflow_context(complaint: Complaint, user: Any,
         "next": str(upcoming) if upcoming else "",
         "next_label": service.STEP_NAMES[upcoming] if upcoming else "",
         "timers": service.timers(complaint, today), "today": today,
-        "severities": Severity.choices, "outcomes": ComplaintOutcome.choices,
+        "assess_form": AssessForm(complaint) if upcoming == ComplaintStatus.ASSESSED else None,
+        "outcomes": ComplaintOutcome.choices,
         "nonconformances": list(complaint.nonconformances.order_by("pk")),
         "sla": {"acknowledge": service.acknowledge_days(), "resolve": service.resolve_days()},
     }
@@ -145,7 +167,7 @@ def step(request: HttpRequest, external_id: str) -> HttpResponse:
     actions: dict[str, Callable[[], Any]] = {
         "acknowledged": lambda: service.acknowledge(complaint, request.user, on),
         "assessed": lambda: service.assess(complaint, request.user, on, form.get("severity", ""),
-                                           form.get("handler", "")),
+                                           form.get("handler", ""), form.get("org_unit", "")),
         "investigated": lambda: service.investigate(complaint, request.user,
                                                     form.get("investigation", ""), on),
         "responded": lambda: service.respond(complaint, request.user, form.get("outcome", ""),
