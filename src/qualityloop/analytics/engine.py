@@ -148,6 +148,8 @@ def to_table(data: Any) -> ir.Table:
     ------
     TypeError
         If ``data`` is none of the accepted types.
+    ValueError
+        If a column of a pandas DataFrame mixes values of different types (numbers and text).
 
     Examples
     --------
@@ -159,7 +161,7 @@ def to_table(data: Any) -> ir.Table:
     if is_ibis_table(data):
         return data
     if isinstance(data, pd.DataFrame):
-        return ibis.memtable(_plain_columns(data))
+        return ibis.memtable(_plain_columns(_one_type_per_column(data)))
     module = type(data).__module__
     if module.startswith("polars"):
         if type(data).__name__ == "LazyFrame":
@@ -168,6 +170,23 @@ def to_table(data: Any) -> ir.Table:
     raise TypeError(
         f"expected a pandas or polars DataFrame or an Ibis table, got {type(data).__name__}"
     )
+
+
+def _one_type_per_column(frame: pd.DataFrame) -> pd.DataFrame:
+    """Refuse a text column holding other values too (numbers and words): Arrow, under every
+    engine, cannot hold it, and would fail later with an error naming no row."""
+    import pyarrow as pa
+
+    for position, dtype in enumerate(frame.dtypes):
+        if not pd.api.types.is_object_dtype(dtype):
+            continue
+        name = frame.columns[position]
+        try:
+            pa.array(frame.iloc[:, position], from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as problem:
+            raise ValueError(f"column {name!r} mixes values of different types ({problem}); "
+                             "convert it to one type first") from None
+    return frame
 
 
 def _plain_columns(frame: pd.DataFrame) -> pd.DataFrame:

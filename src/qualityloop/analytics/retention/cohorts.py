@@ -122,6 +122,9 @@ def cohort_retention(
     periods = _purchase_periods(table, customer_id, datetime, period, breakdown, monetary)
     size = engine.period_size(period)
     last_number = engine.execute(periods.aggregate(last=periods.number.max()))["last"].iloc[0]
+    if pd.isna(last_number):
+        raise ValueError(f"transactions has no row with both {customer_id!r} and {datetime!r}; "
+                         "there are no cohorts to count")
     cells = engine.execute(_cells_expr(periods, kind, cumulative, size))
     return _assemble(cells, kind, period, cumulative, breakdown, monetary, last_number, size)
 

@@ -159,6 +159,10 @@ def _values_and_within_sigma(
         raise ValueError(f"within must be 'range' or 's'; got {within!r}")
     array = np.asarray(data.to_numpy() if isinstance(data, pd.DataFrame) else data, dtype=float)
     if subgroup_size is not None:
+        if isinstance(subgroup_size, bool) or not isinstance(subgroup_size, int | np.integer) \
+                or subgroup_size < 1:
+            raise ValueError(f"subgroup_size must be a whole number of at least 1; got "
+                             f"{subgroup_size!r}")
         flat = array.ravel()
         if flat.size % subgroup_size:
             raise ValueError(f"{flat.size} values do not split into subgroups of "
@@ -212,7 +216,9 @@ def _bissell_interval(value: float, n: int, z: float) -> tuple[float, float, flo
     if np.isnan(value):
         return (np.nan, np.nan, np.nan)
     half = z * np.sqrt(1 / (9 * n * value**2) + 1 / (2 * (n - 1)))
-    return (float(value), float(value * (1 - half)), float(value * (1 + half)))
+    # For a negative index (mean outside the limits) value * (1 - half) is the upper end.
+    low, high = sorted((value * (1 - half), value * (1 + half)))
+    return (float(value), float(low), float(high))
 
 
 def _expected_ppm(center: float, sigma: float, lsl: float | None,

@@ -338,6 +338,8 @@ def _subject_arrays(
                 f"{_plain(entry[late][0])!r} and leaves at {_plain(durations[late][0])!r}"
             )
     kept = weights > 0
+    if len(frame) and not kept.any():
+        raise ValueError(f"every weight in {weights_col!r} is 0; there is nothing to fit")
     return durations[kept], events[kept], weights[kept], None if entry is None else entry[kept]
 
 
