@@ -474,6 +474,7 @@ class _Columns:
             raise ValueError(f"column {clash[0]!r} cannot be both a covariate and a time, event, "
                              "strata, cluster or weights column")
         exit_col = duration_col if duration_col is not None else stop_col
+        assert exit_col is not None  # checked above: a duration or a stop column is given
         return cls(exit_col, start_col, event_col, covariates, strata_list, cluster_col,
                    weights_col)
 
@@ -649,6 +650,7 @@ def _group_sums(design: _Design, buffer: np.ndarray) -> tuple[np.ndarray, np.nda
     tie_sums = parts[0::2]
     risk_sums = np.cumsum((tie_sums + parts[1::2])[::-1], axis=0)[::-1]
     if design.entry_order is not None:
+        assert design.entry_position is not None  # both are set together for start/stop data
         entry_prefix = np.cumsum(buffer[:-1][design.entry_order], axis=0)
         risk_sums -= entry_prefix[-1] - _prefix_before(entry_prefix, design.entry_position)
     return risk_sums, tie_sums
