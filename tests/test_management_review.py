@@ -186,3 +186,45 @@ def test_a_viewer_sees_the_panel_but_no_add_form_and_is_refused(client, org):
     refused = client.post(reverse("review-add-action", args=["MR-1"]),
                           {"description": "x", "owner": "P-ANN", "due_on": "2030-01-01"})
     assert refused.status_code == 403
+
+
+# --- the API ----------------------------------------------------------------------------------
+
+def _token(name, role, unit=None):
+    made = add_user(name, role, password=PASSWORD)
+    if unit:
+        Profile.objects.filter(user__username=name).update(
+            org_unit=OrgUnit.objects.get(external_id=unit))
+    return {"HTTP_AUTHORIZATION": f"Bearer {made.token}"}
+
+
+def test_api_pack_gives_the_same_figures(client, org, monkeypatch):
+    from qualityloop.services import retention
+
+    monkeypatch.setattr(retention.RetentionOverview, "headline", lambda self: HEADLINE)
+    auth = _token("vic", "viewer")
+    answer = client.get("/api/review-pack", {"from": START.isoformat(), "to": END.isoformat()},
+                        **auth)
+    assert answer.status_code == 200, answer.content
+    body = answer.json()
+    assert body["start"] == START.isoformat() and body["complaints"]["received"] == 3
+    assert sum(row["total"] for row in body["nonconformances"]) == 4
+    assert body["capa"]["on_time"] == 1 and body["retention"] == HEADLINE
+    bad = client.get("/api/review-pack", {"from": "soon"}, **auth)
+    assert bad.status_code == 422 and "expected a date" in bad.json()["detail"][0]["message"]
+
+
+def test_api_records_review_actions_for_management_only(client, org):
+    body = {"description": "Fund refresher training", "owner": "P-ANN",
+            "due_on": days_ago(-20).isoformat()}
+    url = "/api/management-reviews/MR-1/actions"
+    for name, role, unit in (("sue", "staff", "U-PL"), ("lee", "unit-lead", "U-PL"),
+                             ("vic", "viewer", None)):
+        refused = client.post(url, body, content_type="application/json",
+                              **_token(name, role, unit))
+        assert refused.status_code == 403, (role, refused.content)
+    added = client.post(url, body, content_type="application/json",
+                        **_token("quinn", "quality-manager"))
+    assert added.status_code == 201, added.content
+    assert added.json()["management_review"] == "MR-1"
+    assert added.json()["external_id"] == "MR-1-A1"

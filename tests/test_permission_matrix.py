@@ -64,6 +64,8 @@ STEPS: dict[str, tuple[str, str] | str] = {
     "POST /api/change-requests/{external_id}/reject": ("change-requests", "approve"),
     "POST /api/change-requests/{external_id}/implement": ("change-requests", "change"),
     "POST /api/change-requests/{external_id}/verify": ("change-requests", "change"),
+    "POST /api/management-reviews/{external_id}/actions": ("management-reviews", "change"),
+    "GET /api/review-pack": ("management-reviews", "read"),
 }
 """Operations besides the generated per-kind ones: METHOD path -> (record kind, action) of the
 policy table, or ANY_USER for operations every signed-in user may call."""
@@ -510,3 +512,23 @@ def test_web_nc_steps_agree_with_the_api(tokens, client, role, nc):
     client.login(username=f"as-{role}", password=PASSWORD)
     response = client.post(reverse("nc-containment", args=[nc]), {"containment": "Hold"})
     assert response.status_code == 403
+
+
+@pytest.mark.django_db
+def test_restrict_by_action_selects_the_records_within_reach(tokens):
+    users = {u.username: u for u in get_user_model().objects.filter(username__startswith="as-")}
+    lead, staff = users["as-unit-lead"], users["as-staff"]
+
+    def reach(user, kind_name: str, action: str) -> list[str]:
+        kind = get_kind(kind_name)
+        found = permissions.restrict(kind.model.objects.all(), user, kind, action)
+        return sorted(found.values_list("external_id", flat=True))
+
+    assert reach(lead, "nonconformances", "change") == ["NC-OWN"]
+    assert reach(lead, "complaints", "close") == ["CO-OWN"]  # through its customer's unit
+    assert reach(lead, "requirement-measurements", "delete") == ["RM-OWN"]
+    assert reach(lead, "policies", "change") == []
+    assert reach(staff, "actions", "change") == ["A-OWN"]
+    assert reach(staff, "nonconformances", "create") == ["NC-OTHER", "NC-OWN"]
+    assert reach(users["as-viewer"], "actions", "read") == ["A-OTHER", "A-OWN"]
+    assert reach(users["as-nobody"], "actions", "read") == []

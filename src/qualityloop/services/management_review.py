@@ -64,6 +64,29 @@ class PackFigures:
     changes: dict[str, int] = field(default_factory=dict)
     review_actions: pd.DataFrame = field(default_factory=pd.DataFrame)
 
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: tables as lists of rows, dates as text, missing numbers as None."""
+        found: dict[str, Any] = {}
+        for name, value in vars(self).items():
+            if isinstance(value, pd.DataFrame):
+                value = value.astype(object).where(value.notna(), None).to_dict("records")
+            found[name] = _plain(value)
+        return found
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, pd.Timestamp | dt.date):
+        return value.date().isoformat() if isinstance(value, pd.Timestamp) else value.isoformat()
+    if isinstance(value, float) and value != value:  # NaN
+        return None
+    if hasattr(value, "item"):  # numpy scalars
+        return _plain(value.item())
+    return value
+
 
 def period(start: str | dt.date | None, end: str | dt.date | None,
            today: dt.date | None = None) -> tuple[dt.date, dt.date]:

@@ -14,7 +14,13 @@ from ninja.errors import ValidationError
 from qualityloop.records.accounts.models import role_of
 from qualityloop.services.permissions import NotAllowed, may_change_records
 from qualityloop.services.record_kinds import KINDS, Column, RecordKind, kind_for_model
-from qualityloop.web.api import change_control, complaints, objectives, problem_solving
+from qualityloop.web.api import (
+    change_control,
+    complaints,
+    management_review,
+    objectives,
+    problem_solving,
+)
 from qualityloop.web.api.auth import API_AUTH
 from qualityloop.web.api.records import Invalid, build_router, caller
 from qualityloop.web.api.schemas import ErrorOut, KindOut, MeOut, column_type_name
@@ -79,6 +85,8 @@ for _kind in KINDS:
 api.add_router("/nonconformances/", problem_solving.nonconformance_steps)
 api.add_router("/actions/", problem_solving.action_steps)
 api.add_router("/change-requests/", change_control.change_steps)
+api.add_router("/management-reviews/", management_review.review_steps)
+api.add_router("/review-pack", management_review.review_pack)
 api.add_router("/complaints/", complaints.complaint_steps)
 api.add_router("/objectives/", objectives.objective_status)
 
