@@ -5,13 +5,12 @@ Two profiles: ``ci`` (the default: few examples, so the three fuzz files run in 
 and ``long`` (``HYPOTHESIS_PROFILE=long``, what scripts/fuzz-long.sh runs). No deadline in either:
 the machine is shared and a slow example is not a failure.
 
-Every fuzz test counts the cases it tried under a target name; with ``FUZZ_COUNTS_FILE`` set the
-counts are added to that JSON file when the test process ends (scripts/fuzz-long.sh prints them).
+Every fuzz test counts the cases it tried under a target name; with ``FUZZ_COUNTS_FILE`` set each
+test process keeps its counts in ``FUZZ_COUNTS_FILE.<pid>`` (scripts/fuzz-long.sh adds them up).
 """
 
 from __future__ import annotations
 
-import atexit
 import collections
 import json
 import os
@@ -45,17 +44,9 @@ def examples(ci: int, long: int) -> int:
 
 
 def count(target: str) -> None:
-    """Note one case tried against ``target``."""
+    """Note one case tried against ``target`` (kept in ``FUZZ_COUNTS_FILE``.<pid> as it goes, so
+    a run stopped early still tells what it tried)."""
     CASES[target] += 1
-
-
-def _write_counts() -> None:
     path = os.environ.get("FUZZ_COUNTS_FILE")
-    if not path or not CASES:
-        return
-    # Several pytest processes may add to the same file (one per worker): one line each.
-    with Path(path).open("a", encoding="utf-8") as out:
-        out.write(json.dumps(dict(CASES)) + "\n")
-
-
-atexit.register(_write_counts)
+    if path:
+        Path(f"{path}.{os.getpid()}").write_text(json.dumps(dict(CASES)), encoding="utf-8")

@@ -53,8 +53,8 @@ from qualityloop.analytics.spc import (
 from qualityloop.analytics.survival import CoxPH, KaplanMeier
 
 EPS = 1e-9
-FEW = fuzz_support.examples(ci=20, long=600)
-SOME = fuzz_support.examples(ci=10, long=300)  # for the costlier targets (Ibis, PLS, Cox)
+FEW = fuzz_support.examples(ci=15, long=600)
+SOME = fuzz_support.examples(ci=8, long=300)  # for the costlier targets (Ibis, PLS, Cox)
 
 finite = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)
 bad_numbers = st.sampled_from([np.nan, np.inf, -np.inf, "x", None, "1,5"])
