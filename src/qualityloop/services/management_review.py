@@ -322,21 +322,13 @@ def add_review_action(review: ManagementReview, user: Any,
     data["management_review"] = review.external_id
     data.setdefault("kind", "preventive")
     data.setdefault("status", ActionStatus.PLANNED)
-    data.setdefault("external_id", _next_action_id(review))
+    # <review id>-A<n>, numbered as an NC's actions are (only the external id is read).
+    data.setdefault("external_id", problem_solving.next_action_id(review))  # type: ignore[arg-type]
     with transaction.atomic():
         added, _ = write_record(get_kind(ACTIONS), data, instance=get_kind(ACTIONS).model(),
                                 history_user=user,
                                 change_reason=f"Action decided by {review.external_id}")
     return added  # type: ignore[return-value]
-
-
-def _next_action_id(review: ManagementReview) -> str:
-    taken = set(CorrectiveAction.objects.filter(
-        external_id__startswith=f"{review.external_id}-A").values_list("external_id", flat=True))
-    number = 1
-    while f"{review.external_id}-A{number}" in taken:
-        number += 1
-    return f"{review.external_id}-A{number}"
 
 
 def review_period(review: ManagementReview) -> tuple[dt.date, dt.date]:
