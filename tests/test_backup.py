@@ -286,3 +286,12 @@ def test_postgres_restore_failing_halfway_changes_nothing(new_database, tmp_path
     done = run_cli(home, "restore", str(broken), "--yes", database_url=source)
     assert done.returncode == 1 and "Traceback" not in done.stdout + done.stderr
     assert postgres_snapshot(source) == before
+
+
+def test_backup_does_not_migrate_and_needs_a_database(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    _failed(run_cli(empty, "backup", str(tmp_path / "b.zip")), "no such database file")
+    sqlite3.connect(empty / DB_NAME).close()
+    _failed(run_cli(empty, "backup", str(tmp_path / "b.zip")), "not a QualityLoop database")
+    assert sqlite_snapshot(empty / DB_NAME) == {}

@@ -25,7 +25,7 @@ def backup(
     as_json: JsonFlag = False,
 ) -> None:
     """Back up the database (records and their history), consistently, while the app runs."""
-    start_django()
+    start_django(migrate=False)  # back up the database as it is, before any upgrade
     from qualityloop.services.backup import BackupError
     from qualityloop.services.backup import backup as make_backup
 

@@ -139,7 +139,11 @@ def copy_sqlite(source: Path, target: Path) -> None:
 def _copy_sqlite(source: Path, target: Path) -> dict[str, list[str]]:
     copy_sqlite(source, target)
     with _sqlite(target) as db:
-        rows = db.execute("SELECT app, name FROM django_migrations ORDER BY id").fetchall()
+        try:
+            rows = db.execute("SELECT app, name FROM django_migrations ORDER BY id").fetchall()
+        except sqlite3.DatabaseError:
+            raise BackupError(f"{source}: not a QualityLoop database (no migrations table); "
+                              "run `qualityloop migrate` first") from None
     return _by_app(rows)
 
 
@@ -187,13 +191,18 @@ def _write_zip(path: Path, manifest: dict, data: Path, work: str) -> None:
 
 
 def _dump_postgres(target: Path) -> tuple[dict[str, list[str]], str]:
-    from django.db import connection
+    from django.db import DatabaseError, connection
 
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT app, name FROM django_migrations ORDER BY id")
-        migrations = _by_app(cursor.fetchall())
-        cursor.execute("SHOW server_version")
-        server = cursor.fetchone()[0]
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW server_version")
+            server = cursor.fetchone()[0]
+            cursor.execute("SELECT app, name FROM django_migrations ORDER BY id")
+            migrations = _by_app(cursor.fetchall())
+    except DatabaseError as problem:
+        first = str(problem).strip().splitlines()[0] if str(problem).strip() else ""
+        raise BackupError(f"cannot read the database's migrations ({first}); is it a "
+                          "QualityLoop database? run `qualityloop migrate` first") from None
     tool = postgres_tool("pg_dump", _major(server))
     _run([tool, "--format=custom", "--no-owner", "--no-privileges", f"--file={target}"],
          "pg_dump")
