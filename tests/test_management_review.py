@@ -107,7 +107,7 @@ def test_the_pack_has_every_section_with_the_numbers(org):
     assert "median time to resolve: 7.0 days" in text["customers"]
     assert "due in the period: 2, of which 1 on time (50%)" in text["problems"]
     assert "repeat purchase rate 40.0%" in text["retention"]
-    assert "12.5% in 2026-01-01" in text["retention"]
+    assert "12.5% (the month from 2026-01-01)" in text["retention"]
     assert "1 requested" in text["changes"]
     html = render_html(document)
     for _anchor, title in SECTIONS:

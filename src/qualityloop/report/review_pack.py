@@ -140,7 +140,8 @@ def retention(section: Any, f: PackFigures) -> None:
     if h is None:
         section.add(Paragraph(f"No retention figures: {f.retention_problem}."))
         return
-    churn = (f"{h['churn_rate']:.1%} in {h['churn_period']}" if h["churn_rate"] is not None
+    churn = (f"{h['churn_rate']:.1%} (the month from {h['churn_period']})"
+             if h["churn_rate"] is not None
              else "not yet measurable")
     section.add(Paragraph(
         f"{h['customers']:,} customers placed {h['orders']:,} orders; repeat purchase rate "
