@@ -532,3 +532,18 @@ def test_restrict_by_action_selects_the_records_within_reach(tokens):
     assert reach(staff, "nonconformances", "create") == ["NC-OTHER", "NC-OWN"]
     assert reach(users["as-viewer"], "actions", "read") == ["A-OTHER", "A-OWN"]
     assert reach(users["as-nobody"], "actions", "read") == []
+
+
+@pytest.mark.django_db
+def test_reading_by_unit_plugs_into_read_scope(tokens, client, monkeypatch):
+    """The seam for issue 9: narrowing read_scope narrows every list, read and search."""
+    monkeypatch.setattr(permissions, "read_scope", lambda role, kind: (
+        Scope.UNIT if role == Role.UNIT_LEAD and permissions.UNIT_PATHS.get(
+            kind if isinstance(kind, str) else kind.name) else Scope.ALL))
+    call = _api(client, tokens[Role.UNIT_LEAD])
+    listed = call("get", "/api/nonconformances/").json()["items"]
+    assert [nc["external_id"] for nc in listed] == ["NC-OWN"]
+    assert call("get", "/api/nonconformances/NC-OTHER").status_code == 404
+    assert call("get", "/api/policies/POL-OTHER").status_code == 200
+    everyone = _api(client, tokens[Role.VIEWER])("get", "/api/nonconformances/").json()
+    assert everyone["count"] == 2
