@@ -500,9 +500,6 @@ def test_docs_roles_matrix_matches_the_table():
                 f"docs/roles.md row {kind.name} {action} differs from permissions.POLICY")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "services/problem_solving.py checks the kind, not the record: its steps should call "
-    "permissions.check_object(user, nc, step) as the API does; remove this mark then"))
 @pytest.mark.django_db
 @pytest.mark.parametrize(("role", "nc"), [(Role.STAFF, "NC-OWN"), (Role.UNIT_LEAD, "NC-OTHER")])
 def test_web_nc_steps_agree_with_the_api(tokens, client, role, nc):
@@ -512,6 +509,21 @@ def test_web_nc_steps_agree_with_the_api(tokens, client, role, nc):
     client.login(username=f"as-{role}", password=PASSWORD)
     response = client.post(reverse("nc-containment", args=[nc]), {"containment": "Hold"})
     assert response.status_code == 403
+    for step in ("nc-containment", "nc-root-cause", "nc-add-action", "nc-close"):
+        assert client.post(reverse(step, args=[nc]), {}).status_code == 403, step
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("role", "nc", "forms_shown"), [
+    (Role.UNIT_LEAD, "NC-OWN", True), (Role.UNIT_LEAD, "NC-OTHER", False),
+    (Role.STAFF, "NC-OWN", False), (Role.QUALITY_MANAGER, "NC-OTHER", True)])
+def test_nc_page_shows_step_forms_only_to_who_may_take_them(tokens, client, role, nc,
+                                                             forms_shown):
+    client.login(username=f"as-{role}", password=PASSWORD)
+    page = client.get(reverse("record-detail", args=["nonconformances", nc])).content.decode()
+    assert 'data-testid="workflow"' in page
+    for step in ("nc-containment", "nc-root-cause", "nc-add-action", "nc-close"):
+        assert (f'action="{reverse(step, args=[nc])}"' in page) is forms_shown, step
 
 
 @pytest.mark.django_db

@@ -6,6 +6,10 @@ Each step is one function used by the web pages and the API alike. Every write g
 any other change. The rule that an NC closes only with a signature and verified actions lives in
 ``Nonconformance.clean()``; it therefore also holds for imports, the generic forms, the admin and
 ``PUT``/``PATCH`` on the API, which cannot sign and so cannot close an open NC.
+
+Each step asks the permission table about the record itself (``permissions.check_object``:
+``change`` for containment, root cause and adding an action, ``verify`` for an effectiveness
+check, ``close`` for closing), as the API does, so a unit lead works only on their unit's NCs.
 """
 
 from __future__ import annotations
@@ -50,10 +54,11 @@ def record_containment(nc: Nonconformance, user: Any, containment: str) -> Nonco
     Raises
     ------
     NotAllowed
-        The user may not change nonconformances.
+        The user may not change this nonconformance (``permissions.check_object``).
     RowInvalid
         Nothing written, or the NC is closed or cancelled.
     """
+    permissions.check_object(user, nc, permissions.Action.CHANGE)
     if not containment.strip():
         raise RowInvalid({"containment": "describe what was done to contain the problem"})
     return _update_nc(nc, user, {"containment": containment.strip()},
@@ -68,6 +73,7 @@ def record_root_cause(
 
     When ``root_cause`` is empty, the last "because" is taken as the root cause.
     """
+    permissions.check_object(user, nc, permissions.Action.CHANGE)
     lines = [w for w in whys if w.why.strip() or w.because.strip()]
     if len(lines) > len(WHY_LINES):
         raise RowInvalid({"why_1": f"at most {len(WHY_LINES)} why/because lines"})
@@ -90,7 +96,8 @@ def add_action(nc: Nonconformance, user: Any, values: Mapping[str, Any]) -> Corr
     the external id is made up when not given.
     """
     kind = get_kind(ACTIONS)
-    permissions.check(user, kind, permissions.Action.WRITE)
+    permissions.check(user, kind, permissions.Action.CREATE)
+    permissions.check_object(user, nc, permissions.Action.CHANGE)  # a step on the NC
     _refuse_finished(nc)
     data = {name: value for name, value in values.items() if value not in (None, "")}
     data["nonconformance"] = nc.external_id
@@ -99,6 +106,7 @@ def add_action(nc: Nonconformance, user: Any, values: Mapping[str, Any]) -> Corr
     with transaction.atomic():
         added, _ = write_record(kind, data, instance=kind.model(), history_user=user,
                                 change_reason=f"Action added to {nc.external_id}")
+        permissions.check_object(user, added, permissions.Action.CREATE)
         _advance(nc, user, NonconformanceStatus.ACTION, f"Action {data['external_id']} added")
     return added  # type: ignore[return-value]
 
@@ -110,7 +118,7 @@ def record_effectiveness_check(
     """Record the effectiveness check of an action: who verified it (a person's external id),
     on which day, whether it worked and the evidence."""
     kind = get_kind(ACTIONS)
-    permissions.check(user, kind, permissions.Action.WRITE)
+    permissions.check_object(user, action, permissions.Action.VERIFY)
     if action.nonconformance is not None:
         _refuse_finished(action.nonconformance)
     if not evidence.strip():
@@ -126,6 +134,7 @@ def record_effectiveness_check(
     with transaction.atomic():
         checked, _ = write_record(kind, data, instance=action, partial=True, history_user=user,
                                   change_reason=f"Effectiveness checked: {verdict}")
+        permissions.check_object(user, checked, permissions.Action.VERIFY)
         if action.nonconformance is not None:
             _advance(action.nonconformance, user, NonconformanceStatus.VERIFICATION,
                      f"Effectiveness of {action.external_id} checked")
@@ -144,13 +153,13 @@ def close_nonconformance(
     Raises
     ------
     NotAllowed
-        The user may not change nonconformances.
+        The user may not close this nonconformance.
     ReauthenticationFailed
         The password is not the user's.
     RowInvalid
         Under ``"status"``: why it may not close yet.
     """
-    permissions.check(user, get_kind(NCS), permissions.Action.WRITE)
+    permissions.check_object(user, nc, permissions.Action.CLOSE)
     signature = sign(user, password, "closing")
     if nc.status == NonconformanceStatus.CLOSED:
         raise RowInvalid({"status": f"{nc.external_id} is already closed"})
@@ -166,7 +175,8 @@ def close_nonconformance(
             closed, _ = write_record(
                 get_kind(NCS), data, instance=nc, partial=True, history_user=user,
                 change_reason=f"Closed and signed by {user.get_username()}")
-    except RowInvalid:
+            permissions.check_object(user, closed, permissions.Action.CLOSE)
+    except (RowInvalid, permissions.NotAllowed):
         nc.signed_by_id, nc.signed_at = unsigned
         raise
     return closed  # type: ignore[return-value]
@@ -196,12 +206,12 @@ def _refuse_finished(nc: Nonconformance) -> None:
 
 def _update_nc(nc: Nonconformance, user: Any, data: dict[str, Any],
                step: NonconformanceStatus, reason: str) -> Nonconformance:
-    permissions.check(user, get_kind(NCS), permissions.Action.WRITE)
     _refuse_finished(nc)
     data = {**data, "status": _advanced(nc.status, step)}
     with transaction.atomic():
         updated, _ = write_record(get_kind(NCS), data, instance=nc, partial=True,
                                   history_user=user, change_reason=reason)
+        permissions.check_object(user, updated, permissions.Action.CHANGE)  # still theirs
     return updated  # type: ignore[return-value]
 
 

@@ -67,6 +67,18 @@ def steps(nc: Nonconformance) -> list[dict[str, str]]:
             for i, (_status, label) in enumerate(STEP_LABELS)]
 
 
+def step_rights(nc: Nonconformance, user: Any) -> dict[str, bool]:
+    """Which step forms the user gets on this NC: the same record-level questions the steps
+    ask (services/problem_solving.py); without the right the step is shown read-only."""
+    may_change = permissions.may_object(user, nc, permissions.Action.CHANGE)
+    return {
+        "may_change": may_change,
+        "may_add_action": may_change and permissions.may(
+            user, get_kind(problem_solving.ACTIONS), permissions.Action.CREATE),
+        "may_close": permissions.may_object(user, nc, permissions.Action.CLOSE),
+    }
+
+
 def workflow_context(nc: Nonconformance, user: Any, problems: dict[str, Any] | None = None,
                      forms_given: dict[str, Any] | None = None) -> dict[str, Any]:
     """Everything the workflow part of the NC page needs.
@@ -81,8 +93,7 @@ def workflow_context(nc: Nonconformance, user: Any, problems: dict[str, Any] | N
     closed = nc.status == NonconformanceStatus.CLOSED
     return {
         "nc": nc, "steps": steps(nc), "problems": problems or {},
-        "may_write": permissions.may(user, get_kind(problem_solving.NCS),
-                                     permissions.Action.WRITE),
+        **step_rights(nc, user),
         "open": nc.status not in problem_solving.FINISHED,
         "closed": closed,
         "whys": [{"number": n, "why": whys.get(n, ("", ""))[0],
@@ -93,6 +104,7 @@ def workflow_context(nc: Nonconformance, user: Any, problems: dict[str, Any] | N
             "judged": a.status in ("effective", "ineffective"),
             "check_form": given.get(f"check:{a.external_id}") or check_form(a),
             "check_open": f"check:{a.external_id}" in given,
+            "may_verify": permissions.may_object(user, a, permissions.Action.VERIFY),
         } for a in actions],
         "overdue_count": sum(problem_solving.is_overdue(a, today) for a in actions),
         "action_form": given.get("action") or action_form(),
