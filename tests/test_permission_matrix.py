@@ -274,8 +274,7 @@ def _body(operation: dict[str, Any], target: tuple[str, str] | str, variant: str
     if schema is None:
         return None
     body = _example(schema, openapi()["components"]["schemas"])
-    # Signed steps need the caller's password; step inputs ignore unknown fields, and the
-    # document may give two different inputs one name (both close steps' are "CloseIn").
+    # Signed steps need the caller's password; step inputs ignore unknown fields.
     return {**body, "password": PASSWORD} if isinstance(body, dict) else body
 
 

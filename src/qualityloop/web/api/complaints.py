@@ -52,7 +52,7 @@ class RespondIn(Schema):
     resolved: bool = Field(True, description="The remedy was delivered with the response")
 
 
-class CloseIn(Schema):
+class ComplaintCloseIn(Schema):
     on: dt.date | None = ON
     satisfaction: int | None = Field(None, description="Satisfaction with the handling, 1-5")
 
@@ -119,7 +119,7 @@ def respond(request: HttpRequest, external_id: str, payload: RespondIn):
 
 
 @_post("/{external_id}/close", "Close a complaint (responded -> closed)")
-def close(request: HttpRequest, external_id: str, payload: CloseIn):
+def close(request: HttpRequest, external_id: str, payload: ComplaintCloseIn):
     c = _complaint(request, external_id)
     return record_out(_step(lambda: steps.close(c, caller(request), payload.on,
                                                 payload.satisfaction)))

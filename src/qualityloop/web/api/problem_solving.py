@@ -63,7 +63,7 @@ class CheckIn(Schema):
     evidence: str = Field(description="What the verdict rests on")
 
 
-class CloseIn(Schema):
+class NonconformanceCloseIn(Schema):
     password: str = Field(description="The caller's own password: the signature")
     closed_on: dt.date | None = Field(None, description="Default: today")
 
@@ -116,7 +116,7 @@ def add_action(request: HttpRequest, external_id: str, payload: ActionIn):
     "/{external_id}/close", response={200: SignedOut, **WRITING},
     summary="Close a nonconformance with your signature (password); refused until every "
             "action has an effectiveness verdict and one was verified effective")
-def close(request: HttpRequest, external_id: str, payload: CloseIn):
+def close(request: HttpRequest, external_id: str, payload: NonconformanceCloseIn):
     nc = _nc(request, external_id)
     closed: Nonconformance = _step(lambda: steps.close_nonconformance(
         nc, caller(request), payload.password, payload.closed_on))
