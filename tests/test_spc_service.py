@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from django.contrib.auth.models import User
 
+from qualityloop.records.accounts.models import Profile
 from qualityloop.records.customers.models import Complaint, Customer, Order
 from qualityloop.records.organisation.models import OrgUnit
 from qualityloop.records.quality.models import Nonconformance, ProcessMeasurement
@@ -153,6 +154,21 @@ def test_raise_nonconformance_creates_once_and_needs_write_rights(units):
     add_user("vera", "viewer")
     with pytest.raises(permissions.NotAllowed):
         service.raise_nonconformance(User.objects.get(username="vera"), signal)
+
+
+def test_a_unit_lead_raises_nonconformances_only_in_their_own_unit(units):
+    _company, plant, other = units
+    _measure(plant, "Torque", [[40.0], [41.0], [39.5], [40.5], [40.2], [39.8], [55.0]])
+    view = service.process_chart(service.characteristics(plant)[0].key)
+    signal = service.find_signal(view, 6, "1 point beyond 3 sigma")
+    for name, unit in (("lead-other", other), ("lead-plant", plant)):
+        add_user(name, "unit-lead")
+        Profile.objects.filter(user__username=name).update(org_unit=unit)
+    with pytest.raises(permissions.NotAllowed, match="another unit"):
+        service.raise_nonconformance(User.objects.get(username="lead-other"), signal)
+    assert not Nonconformance.objects.exists()
+    nc, created = service.raise_nonconformance(User.objects.get(username="lead-plant"), signal)
+    assert created and nc.org_unit == plant
 
 
 def test_unknown_chart_and_missing_signal_are_clear_errors(units):

@@ -490,17 +490,21 @@ def raise_nonconformance(user: Any, signal: Signal) -> tuple[Nonconformance, boo
     Raises
     ------
     permissions.NotAllowed
-        When the user may not write nonconformances.
+        When the user may not create this nonconformance (a unit lead: one outside their
+        unit).
     """
     kind = get_kind("nonconformances")
-    permissions.check(user, kind, permissions.Action.WRITE)
+    permissions.check(user, kind, permissions.Action.CREATE)
     existing = Nonconformance.objects.filter(external_id=signal.external_id).first()
     if existing is not None:
         return existing, False
+    data = _nonconformance_data(signal)
+    permissions.check_object(user, _unsaved_nonconformance(data), permissions.Action.CREATE)
     try:
         with transaction.atomic():
-            nc, _ = write_record(kind, _nonconformance_data(signal), history_user=user,
+            nc, _ = write_record(kind, data, history_user=user,
                                  change_reason="Raised from a control chart signal")
+            permissions.check_object(user, nc, permissions.Action.CREATE)
     except IntegrityError:  # the same signal raised at the same moment by someone else
         return Nonconformance.objects.get(external_id=signal.external_id), False
     return nc, True  # type: ignore[return-value]
@@ -525,6 +529,12 @@ def _nonconformance_data(signal: Signal) -> dict[str, Any]:
         "source": NonconformanceSource.PROCESS_MONITORING,
         "severity": Severity.MAJOR if beyond and "3 sigma" in signal.rule else Severity.MINOR,
     }
+
+
+def _unsaved_nonconformance(data: dict[str, Any]) -> Nonconformance:
+    """The nonconformance about to be raised, as the permission table judges it (by its unit)."""
+    unit = OrgUnit.objects.get(external_id=data["org_unit"])
+    return Nonconformance(external_id=data["external_id"], org_unit=unit)
 
 
 def _top_unit() -> str:
