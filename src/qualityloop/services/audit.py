@@ -22,8 +22,6 @@ from django.contrib.auth import get_user_model
 from django.db import models
 from django.utils import timezone
 
-from qualityloop.records.accounts.models import role_of
-from qualityloop.services.permissions import MANAGERS
 from qualityloop.services.record_kinds import kind_for_model
 from qualityloop.services.tabular import write_table
 
@@ -70,12 +68,6 @@ def kind_names() -> list[str]:
 
 def _has_field(model: type[models.Model], name: str) -> bool:
     return any(f.name == name for f in model._meta.fields)
-
-
-def may_read_audit(user) -> bool:
-    """Whether the user may read the audit log: the roles that reach every record (admin,
-    top-management, quality-manager)."""
-    return role_of(user) in MANAGERS
 
 
 @dataclass(frozen=True)

@@ -247,6 +247,12 @@ def check_run_surveys(user) -> None:
                          "role admin, top-management or quality-manager")
 
 
+def may_read_audit(user) -> bool:
+    """Whether the user may read the audit log (every record's history across kinds): the roles
+    that reach every record, :data:`MANAGERS` (admin, top-management, quality-manager)."""
+    return role_of(user) in MANAGERS
+
+
 def _refusal(user, kind: RecordKind, action: str) -> str | None:
     role = role_of(user)
     name = _username(user)

@@ -2,7 +2,7 @@
 
 from django import template
 
-from qualityloop.services.audit import may_read_audit
+from qualityloop.services.permissions import may_read_audit
 
 register = template.Library()
 

@@ -15,7 +15,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 
-from qualityloop.services import audit
+from qualityloop.services import audit, permissions
 
 PAGE_SIZE = 50
 FILTER_NAMES = ("user", "kind", "date_from", "date_to", "action", "record")
@@ -24,7 +24,7 @@ REFUSAL = ("the audit log is for the roles admin, top-management and quality-man
 
 
 def _refused(request: HttpRequest) -> HttpResponse | None:
-    if audit.may_read_audit(request.user):
+    if permissions.may_read_audit(request.user):
         return None
     return render(request, "qualityloop/forbidden.html", {"reason": REFUSAL}, status=403)
 
