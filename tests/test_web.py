@@ -323,3 +323,24 @@ def test_a_user_without_a_role_sees_no_records(client, org):
     assert listing.status_code == 200
     assert "K-1" not in listing.content.decode()
     assert client.get(reverse("record-detail", args=["complaints", "K-1"])).status_code == 404
+
+
+def test_monthly_customers_of_an_empty_database_is_all_zero():
+    frame = metrics.monthly_customers(months=3)
+    assert len(frame) == 3
+    assert frame[["active", "acquired", "churned"]].to_numpy().sum() == 0
+
+
+EMPTY_DATABASE_PAGES = ["/", "/retention/", "/relationship/", "/assessment/", "/spc/",
+                        "/objectives/cascade/", "/audit/"]
+
+
+@pytest.mark.parametrize("path", EMPTY_DATABASE_PAGES)
+def test_pages_of_an_empty_database_render(client, path):
+    # A fresh install: one administrator and no records at all.
+    add_user("ada", "admin", password=PASSWORD)
+    client.login(username="ada", password=PASSWORD)
+    client.raise_request_exception = True
+    response = client.get(path)
+    assert response.status_code == 200
+    assert "<main" in response.content.decode()

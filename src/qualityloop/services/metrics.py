@@ -299,7 +299,10 @@ def _daily_counts(qs: QuerySet, date_field: str) -> pd.Series:
     """Records per date, counted in the database (one row per distinct date, not per record)."""
     rows = qs.filter(**{f"{date_field}__isnull": False}).values(date_field).annotate(n=Count("pk"))
     data = {pd.Timestamp(r[date_field]): r["n"] for r in rows.order_by()}
-    return pd.Series(data, dtype="int64").sort_index()
+    # A dated index even when empty: an empty Series gets a RangeIndex, which cannot be
+    # compared with a Timestamp (the dashboard of an empty database).
+    index = pd.DatetimeIndex(list(data), dtype="datetime64[ns]")
+    return pd.Series(list(data.values()), index=index, dtype="int64").sort_index()
 
 
 def _per_month(daily: pd.Series, month_ends: pd.DatetimeIndex) -> list[int]:
