@@ -235,7 +235,8 @@ def test_cox_fits_or_says_why(data, ties, penalizer):
         return
     assert list(model.params_.index) == ["x", "z"]
     assert np.isfinite(model.params_).all()
-    assert 0 <= model.concordance_index_ <= 1
+    concordance = fails_clearly(lambda: model.concordance_index_)  # no comparable pair: says so
+    assert concordance is None or 0 <= concordance <= 1
     cumulative = model.baseline_cumulative_hazard_.to_numpy()
     assert (np.diff(cumulative, axis=0) >= -EPS).all()
     curves = model.predict_survival_function(data.head(3)).to_numpy()
@@ -539,3 +540,25 @@ def test_a_column_of_numbers_and_text_is_a_clear_error():
     for call in (rfm_summary, cohort_retention, churn_rate, repeat_purchase_rate):
         with pytest.raises(ValueError, match="column 'customer_id' mixes values"):
             call(log)
+
+
+def test_alpha_of_items_that_do_not_vary_is_a_clear_error():
+    """Found by fuzzing (long run): items answered the same by everyone gave alpha NaN (0/0)
+    instead of the documented ValueError; items cancelling out gave -inf."""
+    fuzz_support.count("assessment invalid input")
+    with pytest.raises(ValueError, match="'i0' has the same answer from every respondent"):
+        cronbach_alpha(pd.DataFrame({"i0": [1.0, 1, 1], "i1": [1.0, 1, 1]}))
+    with pytest.raises(ValueError, match="cancel each other out"):
+        cronbach_alpha(pd.DataFrame({"i0": [1.0, 2, 3], "i1": [3.0, 2, 1]}))
+
+
+def test_pls_with_a_perfectly_explained_construct_fits():
+    """Found by fuzzing (long run): R² = 1 made Cohen's f² a ZeroDivisionError, and indicators
+    that are exact multiples of each other made the outer VIF numpy's "Singular matrix"."""
+    fuzz_support.count("relate PLSPathModel")
+    base = np.array([1.0, 2.0, 3.0, 4.0, 6.0])
+    data = pd.DataFrame({"q1": base, "q2": 2 * base, "q3": base + 1, "l1": base, "l2": 3 * base})
+    model = PLSPathModel(PLS_MODEL, [("Quality", "Loyalty")]).fit(data)
+    assert model.r2_["Loyalty"] == pytest.approx(1.0)
+    assert np.isinf(model.f2_.loc["Quality", "Loyalty"])
+    assert np.isinf(model.vif_["outer"].loc["q1", "Quality"])

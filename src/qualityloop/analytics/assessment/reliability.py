@@ -85,6 +85,10 @@ def cronbach_alpha(items: Any, standardized: bool = False) -> float:
     if frame.shape[1] == 1:
         return 1.0
     matrix = pairwise_correlation(frame) if standardized else pairwise_covariance(frame)
+    _refuse_flat_items(np.diag(matrix), list(frame.columns))
+    if np.isclose(matrix.sum(), 0.0):
+        raise ValueError("the sum of the items does not vary (the items cancel each other out); "
+                         "turn reverse-keyed items round first")
     k = matrix.shape[0]
     return float(k / (k - 1) * (1 - np.trace(matrix) / matrix.sum()))
 
@@ -365,16 +369,20 @@ def _pairwise_correlation_array(
     with np.errstate(invalid="ignore", divide="ignore"):
         correlation = covariance / np.sqrt(variance_i * variance_j)
     if check:
-        flat = np.where(np.isclose(np.diag(variance_i), 0.0))[0]
-        if len(flat):
-            raise ValueError(f"item {names[flat[0]]!r} has the same answer from every "
-                             "respondent, so it has no correlation with anything; leave it out")
+        _refuse_flat_items(np.diag(variance_i), names)
         if not np.isfinite(correlation).all():
             i, j = np.argwhere(~np.isfinite(correlation))[0]
             raise ValueError(f"items {names[i]!r} and {names[j]!r} do not vary among the "
                              "respondents who answered both")
     np.fill_diagonal(correlation, 1.0)
     return np.clip(correlation, -1.0, 1.0)
+
+
+def _refuse_flat_items(variances: np.ndarray, names: list[str]) -> None:
+    flat = np.where(np.isclose(variances, 0.0))[0]
+    if len(flat):
+        raise ValueError(f"item {names[flat[0]]!r} has the same answer from every "
+                         "respondent, so it has no correlation with anything; leave it out")
 
 
 def _pairwise_moments(

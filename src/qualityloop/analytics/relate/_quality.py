@@ -49,7 +49,8 @@ def f_squared(score_corr: np.ndarray, layout: Layout) -> np.ndarray:
         for i in before:
             rest = before[before != i]
             reduced = _r_squared(score_corr, rest, j) if rest.size else 0.0
-            f2[i, j] = (full - reduced) / (1 - full)
+            with np.errstate(divide="ignore", invalid="ignore"):  # R² = 1: inf, or 0/0 NaN
+                f2[i, j] = np.float64(full - reduced) / (1 - full)
     return f2
 
 
@@ -63,7 +64,10 @@ def _vif(corr: np.ndarray) -> np.ndarray:
     """Variance inflation factors: the diagonal of the inverse correlation matrix."""
     if len(corr) == 1:
         return np.ones(1)
-    return np.diag(np.linalg.inv(corr))
+    try:
+        return np.diag(np.linalg.inv(corr))
+    except np.linalg.LinAlgError:  # perfectly collinear: the variance is inflated without bound
+        return np.full(len(corr), np.inf)
 
 
 def inner_vif(score_corr: np.ndarray, layout: Layout) -> np.ndarray:
