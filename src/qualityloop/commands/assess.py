@@ -140,13 +140,13 @@ def open_(
             name, assessment.find_instrument(instrument), chosen, closes_on=closes_on,
             anonymous=anonymous, invitees=per_unit)
     links = [link.as_dict(base_url) for link in opened.links]
-    table = Table("unit", "person", "link")
-    for link in links:
-        table.add_row(link["unit"], link["person"] or "-", link["url"])
+    # Plain lines, not a table: a link must be copied whole and is shown only this once.
+    lines = "\n".join(f"{link['unit']}\t{link['person'] or '-'}\t{link['url']}" for link in links)
     data = {"ok": True, "round": opened.round.external_id, "name": opened.round.name,
             "anonymous": opened.round.anonymous, "links": links}
-    emit(data, as_json, table)
+    emit(data, as_json)
     if not as_json:
+        typer.echo(lines)
         typer.echo(f"Opened {opened.round.external_id} with {len(links)} personal links. "
                    "They are shown only this once: keep them.")
 
