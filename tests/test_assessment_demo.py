@@ -6,8 +6,7 @@ import datetime as dt
 
 import numpy as np
 import pytest
-from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.core.management import call_command
 from scipy.stats import spearmanr
 
 from qualityloop.analytics.assessment import builtin_instrument
@@ -17,7 +16,6 @@ from qualityloop.records.quality.models import QualityPolicy
 from qualityloop.services import assessment
 from qualityloop.services.demo import generate_demo, organisation
 from qualityloop.services.demo.causal_model import simulate
-from qualityloop.services.demo.writer import wipe_records
 
 AS_OF = dt.date(2026, 11, 25)
 SEED = 7
@@ -31,12 +29,11 @@ def demo(django_db_setup, django_db_blocker):
     """One demo for the module (outside the per-test transactions); removed afterwards so the
     tests that follow find the database as empty as usual."""
     with django_db_blocker.unblock():
-        summary = generate_demo(n_customers=N_CUSTOMERS, seed=SEED, as_of=AS_OF)
+        generate_demo(n_customers=N_CUSTOMERS, seed=SEED, as_of=AS_OF)
         yield
-        with transaction.atomic():
-            wipe_records()
-            logins = [summary.login["username"], summary.viewer_login["username"]]
-            get_user_model().objects.filter(username__in=logins).delete()
+        # Every table emptied (all demo users too), as pytest-django does after transactional
+        # tests; deleting only some tables breaks on the links between them.
+        call_command("flush", interactive=False, verbosity=0)
 
 
 def _operating_units() -> list[OrgUnit]:
