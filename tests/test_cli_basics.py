@@ -177,10 +177,12 @@ def test_user_commands_change_what_the_api_allows(client):
     first = cli("user", "add", "ann", "--role", "viewer")["token"]
     assert create_unit(first, "U-1") == 403
     assert cli("user", "set-role", "ann", "staff") == {"username": "ann", "role": "staff"}
+    assert create_unit(first, "U-1") == 403  # staff raise NCs and complaints, not org units
+    assert cli("user", "set-role", "ann", "quality-manager")["role"] == "quality-manager"
     assert create_unit(first, "U-1") == 201
     second = cli("user", "token", "ann")["token"]
     listed = {u["username"]: u for u in cli("user", "list")}
-    assert listed["ann"]["role"] == "staff" and listed["ann"]["active_tokens"] == 2
+    assert listed["ann"]["role"] == "quality-manager" and listed["ann"]["active_tokens"] == 2
     assert cli("user", "revoke", "ann")["revoked"] == 2
     assert create_unit(second, "U-2") == 401
     assert cli("user", "list")[0]["active_tokens"] == 0
