@@ -20,6 +20,7 @@ from typing import Any
 from django.apps import apps
 from django.db import models
 from django.db.models import signals
+from django.utils import timezone
 
 TRUE_WORDS = {"true", "yes", "y", "1", "t"}
 FALSE_WORDS = {"false", "no", "n", "0", "f"}
@@ -188,10 +189,14 @@ def _parse_date(raw: Any) -> dt.date:
 
 def _parse_datetime(raw: Any) -> dt.datetime:
     if isinstance(raw, dt.datetime):
-        return raw
-    if hasattr(raw, "to_pydatetime"):
-        return raw.to_pydatetime()
-    return dt.datetime.fromisoformat(str(raw).strip())
+        value = raw
+    elif hasattr(raw, "to_pydatetime"):
+        value = raw.to_pydatetime()
+    else:
+        value = dt.datetime.fromisoformat(str(raw).strip())
+    # A time without a zone is in the installation's time zone (TIME_ZONE), as Django would
+    # read it, but without its "naive datetime" warning for every row.
+    return timezone.make_aware(value) if timezone.is_naive(value) else value
 
 
 def _parse_bool(raw: Any) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from ninja import NinjaAPI
-from ninja.errors import ValidationError
+from ninja.errors import HttpError, ValidationError
 
 from qualityloop.records.accounts.models import role_of
 from qualityloop.services.permissions import NotAllowed, may_change_records
@@ -61,6 +61,17 @@ def _invalid_input(request: HttpRequest, exc: ValidationError) -> HttpResponse:
         for error in exc.errors
     ]
     return api.create_response(request, {"detail": problems}, status=422)
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    """django-ninja answers a body that is not JSON with 400 "Cannot parse request body" (the
+    only 400 of the API): it is malformed input like any other, so 422 with the same shape."""
+    if exc.status_code == 400:
+        problem = {"column": None, "message": "the request body is not valid JSON; expected a "
+                                              "JSON object with the record's columns"}
+        return api.create_response(request, {"detail": [problem]}, status=422)
+    return api.create_response(request, {"detail": str(exc)}, status=exc.status_code)
 
 
 def _column_of(loc) -> str | None:

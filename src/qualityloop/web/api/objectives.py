@@ -14,7 +14,7 @@ from qualityloop.records.quality.models import QualityObjective
 from qualityloop.services import objectives as service
 from qualityloop.services.record_kinds import get_kind
 from qualityloop.web.api.records import _find
-from qualityloop.web.api.schemas import ErrorOut
+from qualityloop.web.api.schemas import ErrorOut, InvalidOut
 
 objective_status = Router(tags=["objectives"])
 
@@ -33,7 +33,8 @@ class StatusOut(Schema):
 
 
 @objective_status.get("/{external_id}/status", response={200: StatusOut, 401: ErrorOut,
-                                                         404: ErrorOut},
+                                                         403: ErrorOut, 404: ErrorOut,
+                                                         422: InvalidOut},
                       summary="The status of an objective (as of today or ?as_of=)")
 def status(request: HttpRequest, external_id: str, as_of: dt.date | None = None):
     objective: QualityObjective = _find(get_kind(service.OBJECTIVES), request, external_id)  # type: ignore[assignment]

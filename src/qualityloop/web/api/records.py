@@ -15,7 +15,7 @@ from typing import Any
 from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.http import HttpRequest
-from ninja import Query, Router, Schema
+from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 from ninja.pagination import LimitOffsetPagination, paginate
 from ninja.responses import Status
@@ -35,6 +35,7 @@ from qualityloop.web.api.schemas import (
 )
 
 MAX_PAGE = 1000
+MAX_OFFSET = 2**62
 
 
 class Invalid(Exception):
@@ -47,6 +48,11 @@ class Invalid(Exception):
 
 class RecordPagination(LimitOffsetPagination):
     """Limit/offset pagination that shows each record with its kind's columns."""
+
+    class Input(LimitOffsetPagination.Input):
+        # The database takes a signed 64-bit OFFSET (offset + limit must fit too); a larger one
+        # was a server error.
+        offset: int = Field(0, ge=0, le=MAX_OFFSET)
 
     def paginate_queryset(self, queryset, pagination, request, **params):
         page = super().paginate_queryset(queryset, pagination, request, **params)
