@@ -172,7 +172,9 @@ def base_records() -> None:
         import_file(name, DATA / f"{name}.csv")
 
 
-def check_problems(failure: ImportFailed, path: Path, header: list[str], last_row: int) -> None:
+def check_problems(
+    failure: ImportFailed, path: Path, header: list[str] | None, last_row: int
+) -> None:
     known = get_kind(path.stem).column_names
     assert failure.problems, "ImportFailed without problems"
     assert path.name in str(failure)
@@ -182,13 +184,15 @@ def check_problems(failure: ImportFailed, path: Path, header: list[str], last_ro
         if problem.row is None:
             continue
         assert 1 <= problem.row <= last_row, problem
-        if problem.column is not None:
+        if problem.column is not None and header is not None:
             # A whole-record rule may name a column the file left out (a churn date).
             assert problem.column in header or problem.column in known, problem
         assert not any(leak in problem.message for leak in INTERNALS), problem
 
 
-def import_and_check(kind_name: str, path: Path, header: list[str], last_row: int) -> str:
+def import_and_check(
+    kind_name: str, path: Path, header: list[str] | None, last_row: int
+) -> str:
     """Import inside a savepoint rolled back afterwards (examples stay independent)."""
     with transaction.atomic():
         before = snapshot(kind_name)
@@ -250,7 +254,7 @@ def test_any_bytes_import_or_fail_cleanly(suffix, base_records):
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / f"customers{suffix}"
             path.write_bytes(content)
-            import_and_check("customers", path, get_kind("customers").column_names + [""], 10**6)
+            import_and_check("customers", path, None, 10**6)  # the header is whatever it is
 
     run()
 
