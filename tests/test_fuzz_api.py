@@ -5,7 +5,9 @@ exist) are sent with an admin's token and with a viewer's: no answer may be a 5x
 code must be one the operation documents, and every body must match its documented schema. A
 viewer may never change anything (no 2xx answer to a writing request).
 
-The database holds one record of every kind and more (tests/data/all_kinds) for the whole run.
+Each role's run starts from the records of tests/data/all_kinds (one or more of every kind), and
+the cases' writes pile up on them. Short form (CI, marked slow): 4 cases per operation and role;
+long form: scripts/fuzz-long.sh (60, or FUZZ_API_EXAMPLES).
 """
 
 from __future__ import annotations
