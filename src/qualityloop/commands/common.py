@@ -54,7 +54,8 @@ def fail(message: str, as_json: bool = False, problems: list[dict] | None = None
         payload = {"ok": False, "error": message, "problems": problems or []}
         sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
     else:
-        err_console.print(f"[bold red]Error:[/] {message}")
+        # soft_wrap: the terminal wraps, rich does not break a file path or id in two
+        err_console.print(f"[bold red]Error:[/] {message}", soft_wrap=True)
         for problem in problems or []:
             err_console.print(f"  {problem['text']}", markup=False, highlight=False)
     raise typer.Exit(code=1)
