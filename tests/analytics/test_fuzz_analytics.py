@@ -562,3 +562,11 @@ def test_pls_with_a_perfectly_explained_construct_fits():
     assert model.r2_["Loyalty"] == pytest.approx(1.0)
     assert np.isinf(model.f2_.loc["Quality", "Loyalty"])
     assert np.isinf(model.vif_["outer"].loc["q1", "Quality"])
+
+
+def test_rho_a_of_uncorrelated_items_is_a_clear_error():
+    """Found by fuzzing (long run): two items with correlation 0 gave rho_A NaN (0/0)."""
+    fuzz_support.count("assessment invalid input")
+    block = pd.DataFrame({"i0": [2.0, 1, 5, 6], "i1": [1.0, 2, 1, 2]})
+    with pytest.raises(ValueError, match="uncorrelated"):
+        rho_a(block)

@@ -185,6 +185,9 @@ def rho_a(items: Any, weights: Any = None) -> float:
     outer = np.outer(w, w)
     numerator = w @ (correlation - np.diag(np.diag(correlation))) @ w
     denominator = w @ (outer - np.diag(np.diag(outer))) @ w
+    if np.isclose(denominator, 0.0):  # uncorrelated items: the weights pick out one item
+        raise ValueError("rho_A is not defined for this block: its items are uncorrelated, so "
+                         "they measure no common construct")
     return float((w @ w) ** 2 * numerator / denominator)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -25,12 +27,21 @@ def reliability_table(
         items = standardised[block]
         block_loadings = loadings.loc[block, construct].to_numpy()
         rows[construct] = {
-            "alpha": rel.cronbach_alpha(items, standardized=True),
-            "rho_a": rel.rho_a(items, weights.loc[block, construct].to_numpy()),
+            "alpha": _undefined_as_nan(rel.cronbach_alpha, items, standardized=True),
+            "rho_a": _undefined_as_nan(rel.rho_a, items, weights.loc[block, construct].to_numpy()),
             "rho_c": rel.composite_reliability(block_loadings),
             "ave": rel.ave(block_loadings),
         }
     return pd.DataFrame.from_dict(rows, orient="index")[RELIABILITY_COLUMNS]
+
+
+def _undefined_as_nan(statistic: Any, *args: Any, **kwargs: Any) -> float:
+    """A statistic the block does not define (its items cancel out, or are uncorrelated) is NaN
+    in the model's table: the fit itself stands."""
+    try:
+        return statistic(*args, **kwargs)
+    except ValueError:
+        return np.nan
 
 
 def htmt_table(values: pd.DataFrame, blocks: dict[str, list[str]]) -> pd.DataFrame:
