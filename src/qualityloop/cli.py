@@ -17,6 +17,7 @@ from qualityloop.commands.common import (
     emit,
     err_console,
     fail,
+    find_unit,
     finite,
     fmt,
     records_of,
@@ -323,15 +324,9 @@ def user_revoke(name: UserName, as_json: JsonFlag = False) -> None:
 def _retention(unit_id: str | None, as_json: bool) -> Any:
     """Start Django and return the retention use cases, for one unit if asked."""
     start_django()
-    from qualityloop.records.organisation.models import OrgUnit
     from qualityloop.services.retention import RetentionOverview
 
-    if unit_id is None:
-        return RetentionOverview()
-    unit = OrgUnit.objects.filter(external_id=unit_id).first()
-    if unit is None:
-        fail(f"no org unit with external id {unit_id!r}", as_json)
-    return RetentionOverview(unit=unit)
+    return RetentionOverview(unit=find_unit(unit_id, as_json))
 
 
 @retention_app.command("summary")
