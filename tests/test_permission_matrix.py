@@ -159,7 +159,7 @@ def _rows(tag: str, unit: str, person: str) -> list[tuple[str, dict[str, Any]]]:
                       "nps": "9"}),
         # No org unit of its own: it belongs to its customer's serving unit.
         ("complaints", {"external_id": i("CO"), "customer": i("C"), "received_on": "2024-02-01",
-                        "description": "Late"}),
+                        "description": "Late", "handler": person}),
         ("design-projects", {"external_id": i("DP"), "name": "Widget", "org_unit": unit,
                              "started_on": "2024-01-01"}),
         ("design-reviews", {"external_id": i("DR"), "project": i("DP"), "stage": "concept",
@@ -419,6 +419,16 @@ def test_staff_work_on_their_own_actions_only(tokens, client):
                                                     "external_id": "NC-RAISED"})
     assert raised.status_code == 201
     assert call("patch", "/api/nonconformances/NC-RAISED", {"title": "x"}).status_code == 403
+
+
+@pytest.mark.django_db
+def test_staff_work_the_complaints_they_handle_but_do_not_close_them(tokens, client):
+    call = _api(client, tokens[Role.STAFF])
+    assert call("patch", "/api/complaints/CO-OWN", {"category": "late"}).status_code == 200
+    refused = call("patch", "/api/complaints/CO-OTHER", {"category": "late"})
+    assert refused.status_code == 403 and "assigned to their own person" in refused.json()[
+        "detail"]
+    assert call("patch", "/api/complaints/CO-OWN", {"handler": "P-ELSE"}).status_code == 403
 
 
 @pytest.mark.django_db

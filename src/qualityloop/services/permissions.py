@@ -87,6 +87,9 @@ RAISE: dict[str, Scope] = {Action.CREATE: A}
 """Staff raise nonconformances and complaints (in any unit: a problem is raised where seen)."""
 WORK_ON_OWN: dict[str, Scope] = {Action.CHANGE: OWN}
 """Staff edit and complete the actions assigned to them."""
+RAISE_AND_HANDLE: dict[str, Scope] = {**RAISE, **WORK_ON_OWN}
+"""Staff raise complaints and work the ones they handle through their steps (closing is a
+unit lead's or a manager's)."""
 
 POLICY: dict[str, dict[str, dict[str, Scope]]] = {
     "org-units": _kind_rules(),
@@ -102,7 +105,7 @@ POLICY: dict[str, dict[str, dict[str, Scope]]] = {
     "requirement-measurements": _kind_rules(U),
     "orders": _kind_rules(U),
     "feedback": _kind_rules(U),
-    "complaints": _kind_rules(U, staff=RAISE, steps=[Action.CLOSE]),
+    "complaints": _kind_rules(U, staff=RAISE_AND_HANDLE, steps=[Action.CLOSE]),
     "design-projects": _kind_rules(U),
     "design-reviews": _kind_rules(U),
     "nonconformances": _kind_rules(U, staff=RAISE, steps=[Action.CLOSE]),
@@ -137,7 +140,7 @@ UNIT_PATHS: dict[str, tuple[str, ...]] = {
 """How a record of a kind finds its org unit: the first path that is set wins. A record without a
 unit (a segment requirement, a management-review action) is outside every unit lead's reach."""
 
-ASSIGNED_PATHS: dict[str, str] = {"actions": "owner"}
+ASSIGNED_PATHS: dict[str, str] = {"actions": "owner", "complaints": "handler"}
 """The person a record is assigned to (``Person.user`` links the person to a login)."""
 
 
