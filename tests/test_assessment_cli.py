@@ -94,7 +94,7 @@ def test_instruments_and_loading_one(units, tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (("open", "X", "--units", "U9"), "no org unit 'U9'"),
+    (("open", "X", "--units", "U9"), "--units: no org unit with external id 'U9'"),
     (("open", "X", "--units", "U2"), "U2 (South) has no active people"),
     (("open", "X", "--units", "U1", "--closes", "tomorrow"), "expected a date as YYYY-MM-DD"),
     (("open", "X", "--units", "U1", "--instrument", "nope"), "no instrument 'nope'"),

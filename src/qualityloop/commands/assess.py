@@ -15,6 +15,7 @@ from qualityloop.commands.common import (
     analysis_errors,
     emit,
     fail,
+    find_unit,
     finite,
     fmt,
     records_of,
@@ -41,15 +42,6 @@ def _round(key: str, as_json: bool):
     assessment = _service()
     with reported(as_json, assessment.AssessmentError):
         return assessment.find_round(key)
-
-
-def _unit(external_id: str, as_json: bool):
-    from qualityloop.records.organisation.models import OrgUnit
-
-    unit = OrgUnit.objects.filter(external_id=external_id).first()
-    if unit is None:
-        fail(f"no org unit {external_id!r}", as_json)
-    return unit
 
 
 @app.command("instruments")
@@ -134,7 +126,7 @@ def open_(
     """Open a survey round and print its personal links (shown once: only hashes are kept)."""
     assessment = _service()
     closes_on = _date(closes, as_json)
-    chosen = [_unit(key.strip(), as_json) for key in units.split(",") if key.strip()]
+    chosen = [find_unit(key.strip(), as_json, "--units") for key in units.split(",") if key.strip()]
     with reported(as_json, assessment.AssessmentError):
         opened = assessment.open_round(
             name, assessment.find_instrument(instrument), chosen, closes_on=closes_on,
@@ -216,7 +208,7 @@ def scores(
     """Construct scores per unit of a round: mean, sd, n and maturity (0-100)."""
     assessment = _service()
     chosen = _round(survey, as_json)
-    scope = _unit(unit, as_json) if unit else None
+    scope = find_unit(unit or None, as_json)
     with reported(as_json, assessment.AssessmentError, *analysis_errors()):
         table = assessment.round_scores(chosen, unit=scope)
     rows = [{k: finite(v) for k, v in row.items()} for row in table.to_dict(orient="records")]

@@ -120,13 +120,14 @@ def parse_as_of(text: str | None, as_json: bool) -> dt.date | None:
         fail(f"--as-of: expected a date like 2025-06-30, got {text!r}", as_json)
 
 
-def find_unit(external_id: str | None, as_json: bool) -> Any:
-    """The org unit a ``--unit`` option names (None when not given); an unknown id fails clearly."""
+def find_unit(external_id: str | None, as_json: bool, option: str = "--unit") -> Any:
+    """The org unit an ``option`` (``--unit``) names (None when not given); an unknown id fails
+    clearly."""
     if external_id is None:
         return None
     from qualityloop.records.organisation.models import OrgUnit
 
     unit = OrgUnit.objects.filter(external_id=external_id).first()
     if unit is None:
-        fail(f"--unit: no org unit with external id {external_id!r}", as_json)
+        fail(f"{option}: no org unit with external id {external_id!r}", as_json)
     return unit
