@@ -131,3 +131,22 @@ def test_docstring_examples_run(module):
     result = doctest.testmod(imported, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0
     assert result.failed == 0
+
+
+def _point_layer(spec):
+    return next(layer for layer in spec["layer"] if layer["mark"]["type"] == "point")
+
+
+def test_control_chart_marks_points_left_out_in_phase_one_only():
+    from qualityloop.analytics.spc import c_chart
+    from qualityloop.analytics.spc.plotting import plot_control_chart
+
+    counts = [3, 5, 4, 30, 2, 4, 5, 3, 4, 6]
+    phase_one = c_chart(counts, exclude_out_of_control=True)
+    assert phase_one.excluded == [3]
+    shape = _point_layer(plot_control_chart(phase_one).to_dict())["encoding"]["shape"]
+    assert shape["field"] == "estimate"
+
+    phase_two = c_chart([4, 5, 3], limits=phase_one)
+    encoding = _point_layer(plot_control_chart(phase_two).to_dict())["encoding"]
+    assert "shape" not in encoding and encoding["color"]["field"] == "status"

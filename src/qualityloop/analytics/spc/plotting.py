@@ -77,15 +77,19 @@ def _single(chart: ControlChart, title: str) -> Any:
     if chart.lower_statistic is not None:
         layers.append(base.mark_line(color=COLOURS["statistic"], strokeDash=[2, 2])
                       .encode(y="lower_statistic:Q"))
+    # Phase II limits come from earlier data: no point here was used for them, so the shape
+    # legend (used / left out) would say something false.
+    estimate = {} if chart.phase == "II" else {"shape": alt.Shape(
+        "estimate:N", title=None,
+        scale=alt.Scale(domain=["used for the limits", "left out of the limits"],
+                        range=["circle", "cross"]))}
     layers.append(base.mark_point(filled=True, size=40).encode(
         y="statistic:Q",
         color=alt.Color("status:N", title=None,
                         scale=alt.Scale(domain=["in control", "rule signal", "beyond limits"],
                                         range=[COLOURS["statistic"], COLOURS["signal"],
                                                COLOURS["beyond"]])),
-        shape=alt.Shape("estimate:N", title=None,
-                        scale=alt.Scale(domain=["used for the limits", "left out of the limits"],
-                                        range=["circle", "cross"])),
+        **estimate,
         tooltip=["subgroup", alt.Tooltip("statistic:Q", format=".4~g"),
                  alt.Tooltip("lower_limit:Q", format=".4~g"),
                  alt.Tooltip("upper_limit:Q", format=".4~g"), "rules", "status"],
