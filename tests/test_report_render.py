@@ -42,6 +42,16 @@ def test_html_is_self_contained_and_escaped():
     assert 'href="#hazards"' in html
 
 
+def test_short_tables_are_kept_whole_on_a_printed_page():
+    doc = _document()
+    long = pd.DataFrame({"value": range(40)}, index=pd.Index(range(40), name="row"))
+    doc.section("Long", "long").add(Table(long, caption="Forty rows"))
+    html = render_html(doc)
+    assert html.count('class="table-wrap short"') == 1  # the two-row Cox table
+    assert html.count('class="table-wrap"') == 1  # the long one breaks, repeating its header
+    assert "thead { display: table-header-group; }" in html
+
+
 def test_write_html_refuses_missing_folder_and_leaves_nothing(tmp_path):
     target = tmp_path / "missing" / "report.html"
     with pytest.raises(ReportError, match="does not exist"):
