@@ -17,6 +17,9 @@ Groups (``as_of`` defaults to today; a unit stands for itself and every unit bel
   A record followed by a newer one of the same person and course is not counted.
 - ``nonconformances?attention=awaiting-check``: open nonconformances with an action done and
   waiting for its effectiveness check (the check must pass before the NC may close).
+
+:func:`my_work` is the user's own list: the open actions their person owns and the open
+complaints their person handles (a login is linked to a person by ``Person.user``).
 """
 
 from __future__ import annotations
@@ -24,11 +27,15 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from qualityloop.records.organisation.models import OrgUnit
+from qualityloop.records.accounts.models import Role, role_of
+from qualityloop.records.customers.choices import ComplaintStatus
+from qualityloop.records.customers.models import Complaint
+from qualityloop.records.organisation.models import OrgUnit, Person
 from qualityloop.records.quality.choices import ActionStatus, ObjectiveState
 from qualityloop.records.quality.models import CorrectiveAction, QualityObjective, TrainingRecord
 from qualityloop.services import complaints, objectives, problem_solving
@@ -224,4 +231,77 @@ def _nc_items(qs: QuerySet, day: dt.date, top: int) -> list[Item]:
         waiting = nc.actions.filter(status=ActionStatus.DONE).order_by("pk")
         ids = ", ".join(a.external_id for a in waiting[:3])
         items.append(Item(nc.external_id, nc.title[:80], f"check {ids}", urgent=False))
+    return items
+
+
+# My work ----------------------------------------------------------------------------------------
+
+MY_WORK_SHOWN = 10
+
+
+@dataclass(frozen=True)
+class MyWork:
+    """The records assigned to the user's own person (``Person.user``): what they work on.
+
+    Each group's ``key`` is the field naming the person (``owner``, ``handler``), so
+    ``?<key>=<person>`` lists all of them."""
+
+    person: Person | None
+    groups: list[Group]
+    unlinked_staff: bool = False
+    """A staff login without a person: nothing can be assigned to it (the page says so)."""
+
+
+def my_work(user: Any, as_of: dt.date | None = None, top: int = MY_WORK_SHOWN) -> MyWork:
+    """The open corrective actions the user's person owns and the open complaints they handle.
+
+    Parameters
+    ----------
+    user
+        The login; its person is the one whose ``user`` it is (none: nothing is assigned).
+    as_of
+        The day overdue actions and service-level timers are judged on (default today).
+    top
+        How many of each to list (the counts say how many there are).
+    """
+    day = as_of or timezone.localdate()
+    person = (Person.objects.filter(user=user).first()
+              if getattr(user, "is_authenticated", False) else None)
+    if person is None:
+        return MyWork(None, [], unlinked_staff=role_of(user) == Role.STAFF)
+    actions = CorrectiveAction.objects.filter(
+        owner=person, status__in=problem_solving.OPEN_ACTION_STATUSES)
+    handled = Complaint.objects.filter(handler=person).exclude(status=ComplaintStatus.CLOSED)
+    return MyWork(person, [
+        Group("owner", "actions", "Actions I own", actions.count(),
+              _my_action_items(actions, day, top)),
+        Group("handler", "complaints", "Complaints I handle", handled.count(),
+              _my_complaint_items(handled, day, top)),
+    ])
+
+
+def _my_action_items(qs: QuerySet, day: dt.date, top: int) -> list[Item]:
+    rows = qs.select_related("nonconformance").order_by("due_on", "pk")[:top]
+    items = []
+    for a in rows:
+        late = (day - a.due_on).days
+        when = f"{_days(late)} overdue" if late > 0 else f"due {a.due_on.isoformat()}"
+        where = a.nonconformance.external_id if a.nonconformance else "review action"
+        items.append(Item(a.external_id, a.description[:80],
+                          f"{a.get_status_display()} · {where} · {when}", urgent=late > 0))
+    return items
+
+
+def _my_complaint_items(qs: QuerySet, day: dt.date, top: int) -> list[Item]:
+    rows = qs.select_related("customer").order_by("received_on", "pk")[:top]
+    items = []
+    for c in rows:
+        late = [t.name for t in complaints.timers(c, day) if t.overdue]
+        upcoming = complaints.next_status(c)
+        step = complaints.STEP_NAMES[upcoming] if upcoming else ""
+        detail = f"{c.get_status_display()} · next: {step.lower()}"
+        if late:
+            detail += f" · {' and '.join(late)} overdue"
+        items.append(Item(c.external_id, f"{c.customer.name}: {(c.category or c.description)[:60]}",
+                          detail, urgent=bool(late)))
     return items

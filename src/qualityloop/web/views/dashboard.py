@@ -42,6 +42,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         # Not cached: taking a step on a record must take it off the list at once.
         "attention": attention.needs_attention(timezone.localdate(), unit),
         "attention_parameter": attention.PARAMETER,
+        "my_work": attention.my_work(request.user),
         "figures": _tiles(unit),
         "charts": _charts(unit),
         "unit": unit,
