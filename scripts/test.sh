@@ -48,6 +48,7 @@ POSTGRES_TEST_GLOBS=(
     tests/test_relationship.py
     tests/test_assessment_services.py
     tests/test_assessment_demo.py
+    tests/test_jobs*.py
 )
 
 pick_python() {

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from qualityloop.commands import assess, ops, relate, report, spc, tqm_index
+from qualityloop.commands import assess, ops, relate, report, spc, tqm_index, worker
 from qualityloop.commands.common import (
     JsonFlag,
     UnitOption,
@@ -41,6 +41,7 @@ app.add_typer(tqm_index.app, name="tqm-index")
 app.add_typer(assess.app, name="assess")
 app.add_typer(relate.app, name="relate")
 app.add_typer(spc.app, name="spc")
+app.add_typer(worker.app, name="worker")
 app.command("report")(report.report)
 ops.register(app)
 

@@ -10,7 +10,7 @@ nothing and adds no history.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,6 +103,12 @@ class _Run:
     problems: list[ImportProblem] = field(default_factory=list)
     ref_cache: dict = field(default_factory=dict)
     user: Any = None
+    progress: Callable[[int, int], None] | None = None
+
+    def row_done(self, index: int, total: int) -> None:
+        """Tell ``progress`` (if any) every 250 rows and at the last one."""
+        if self.progress is not None and (index % 250 == 0 or index == total):
+            self.progress(index, total)
 
     @property
     def file(self) -> str:
@@ -117,7 +123,8 @@ class _Run:
 
 
 def import_file(
-    kind_name: str, path: Path, dry_run: bool = False, user: Any = None
+    kind_name: str, path: Path, dry_run: bool = False, user: Any = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ImportReport:
     """Import every row of a file as records of ``kind_name``, all or nothing.
 
@@ -133,6 +140,9 @@ def import_file(
     user
         The Django user the import is done for; recorded as the author of every history version
         it writes (the change reason names the file either way).
+    progress
+        Called as ``progress(rows_done, rows)`` while rows are checked and written (a
+        background job's progress bar).
 
     Returns
     -------
@@ -150,7 +160,7 @@ def import_file(
     kind = _kind_or_fail(kind_name, path)
     table = _table_or_fail(path)
     run = _Run(kind, table, ImportReport(kind.name, str(path), dry_run, rows=len(table.rows)),
-               user=user)
+               user=user, progress=progress)
     if _check_header(run):
         _fail_if_problems(run)
     try:
@@ -308,7 +318,8 @@ def _write_one_by_one(run: _Run, rows: list[tuple[int, dict[str, Any]]]) -> None
     kind, reason = run.kind, f"import {run.file}"
     existing = _existing_records(kind.model, [_text(cells.get("external_id")) for _, cells in rows])
     check_unique = kind.has_unique_checks_besides_external_id
-    for number, cells in rows:
+    for index, (number, cells) in enumerate(rows, 1):
+        run.row_done(index, len(rows))
         instance = existing.get(_text(cells.get("external_id"))) or kind.model()
         try:
             prepared = prepare_record(kind, cells, instance=instance, partial=True,
@@ -388,7 +399,8 @@ def _write_plain(run: _Run, rows: list[tuple[int, dict[str, Any]]]) -> None:
     given = [r for r in readers if r.name in run.table.header]
     existing = _existing_values(kind, [_text(cells.get("external_id")) for _, cells in rows])
     checks, plain = FieldChecks(), _PlainRows()
-    for number, cells in rows:
+    for index, (number, cells) in enumerate(rows, 1):
+        run.row_done(index, len(rows))
         values, errors = _read_cells(given, cells)
         current = existing.get(values.get("external_id", ""))
         _complete(readers, values, errors, current)

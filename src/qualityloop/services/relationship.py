@@ -1089,12 +1089,18 @@ def relationship_answer(*, as_of: dt.date | None = None, unit: OrgUnit | None = 
 
 
 def _answer(as_of: dt.date, unit: OrgUnit | None) -> Answer:
+    from qualityloop.services.jobs import report_progress  # the job's bar, when run as one
+
     problems: dict[str, str] = {}
+    report_progress(5, "Reading the records")
     everyone = read_records(None, as_of)  # read once for both when there is no unit
+    report_progress(15, "Fitting the churn-hazard model (Cox) to every customer")
     drivers = customer_drivers(as_of=as_of, unit=unit,
                                records=everyone if unit is None else None)
+    report_progress(45, "Customer lifetime values")
     clv = _clv(12, as_of, unit)
     link = scenario = None
+    report_progress(55, "Fitting the unit-level path model (PLS) with bootstrap")
     try:
         link = unit_link(as_of=as_of, records=everyone)
     except RelationshipError as problem:
@@ -1105,6 +1111,7 @@ def _answer(as_of: dt.date, unit: OrgUnit | None) -> Answer:
         scenario = what_if_from(drivers, scenario_changes, clv)
     else:
         problems["what_if"] = "field defects are not an estimable exposure here"
+    report_progress(80, "What-if and ranked actions")
     ranked = priorities_from(drivers, clv, as_of=as_of)
     return Answer(drivers=drivers, unit_link=link, what_if=scenario, priorities=ranked,
                   headline=headline(drivers, link, scenario, ranked), as_of=as_of,

@@ -151,3 +151,10 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("QUALITYLOOP_LOG_LEVEL", "WARNING")},
 }
+
+# Background jobs (relationship fits, reports, big imports): QUALITYLOOP_JOBS=thread (default: a
+# thread of the web process) or queue (`qualityloop worker` processes). docs/background-jobs.md
+from qualityloop.records.jobs.config import INSTALLED_JOB_APPS, tasks_setting  # noqa: E402
+
+INSTALLED_APPS += INSTALLED_JOB_APPS
+TASKS = tasks_setting()

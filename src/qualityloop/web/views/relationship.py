@@ -2,9 +2,10 @@
 
 The page and the downloadable report are one mechanism: the same
 :class:`~qualityloop.report.document.ReportDocument`, its sections prepared by
-``report.render.document_sections``. Building it takes seconds (Cox and PLS fits), so the
-document is cached per unit and day, and the first visit loads the body lazily over HTMX behind
-a "computing" note instead of holding the whole page.
+``report.render.document_sections``. Building it takes seconds to minutes (Cox and PLS fits), so
+it is a background job (``services.jobs``, docs/background-jobs.md): the body starts one per unit
+and day (or reuses the one under way or done in the last 10 minutes), polls its progress every
+1.5 s over HTMX, and shows the answer, or the job's error in words, when it has finished.
 """
 
 from __future__ import annotations
@@ -17,43 +18,53 @@ from typing import Any
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 
+from qualityloop.records.jobs.models import Job, JobState
 from qualityloop.records.organisation.models import OrgUnit
 from qualityloop.report.document import ReportDocument, Table
-from qualityloop.services import permissions
+from qualityloop.services import jobs, permissions
 from qualityloop.services.record_kinds import get_kind
 from qualityloop.web.views.unit_scope import selected_unit, unit_options
 
 CACHE_SECONDS = 600  # as long as relationship_answer keeps its fits
+FRESH = dt.timedelta(seconds=CACHE_SECONDS)
 
 
-def _key(unit: OrgUnit | None, day: dt.date) -> str:
-    return f"ql:relationship-report:{day.isoformat()}:{unit.pk if unit else 'all'}"
+def _job_key(unit: OrgUnit | None, day: dt.date) -> str:
+    return f"relationship:{day.isoformat()}:{unit.pk if unit else 'all'}"
 
 
-def cached_document(unit: OrgUnit | None) -> ReportDocument | None:
-    """Today's document for ``unit`` if it has been built, else None (without building)."""
-    return cache.get(_key(unit, timezone.localdate()))
+def recent_job(unit: OrgUnit | None) -> Job | None:
+    """Today's relationship job for ``unit`` under way or finished lately (None: none)."""
+    job = jobs.reusable(_job_key(unit, timezone.localdate()), FRESH)
+    return jobs.live(job) if job is not None else None
 
 
-def relationship_document(unit: OrgUnit | None) -> ReportDocument:
-    """Today's relationship report for ``unit``, built at most once per unit and 10 minutes.
-
-    Raises
-    ------
-    qualityloop.services.relationship.RelationshipError
-        The records cannot answer (too few churns ...).
-    """
-    from qualityloop.report.relationship import build_relationship_report
-
+def relationship_job(unit: OrgUnit | None, user: Any, *, again: bool = False) -> Job:
+    """Today's relationship job for ``unit``: the recent one, or a new one (always new with
+    ``again``: the retry after a failure)."""
     day = timezone.localdate()
-    document = cache.get(_key(unit, day))
+    scope = unit.name if unit else "the whole organisation"
+    start_args: dict[str, Any] = {
+        "title": f"Relationship report for {scope}", "user": user,
+        "params": {"unit": unit.pk if unit else None, "as_of": day.isoformat()}}
+    key = _job_key(unit, day)
+    if again:
+        return jobs.start("relationship", key=key, **start_args)
+    return jobs.live(jobs.start_or_reuse("relationship", key=key, fresh_for=FRESH, **start_args))
+
+
+def job_document(job: Job) -> ReportDocument:
+    """The document a finished relationship job made (read once per process, then cached)."""
+    key = f"ql:relationship-job:{job.pk}"
+    document = cache.get(key)
     if document is None:
-        document = build_relationship_report(unit=unit, as_of=day)
-        cache.set(_key(unit, day), document, CACHE_SECONDS)
+        document = jobs.load_object(job)
+        cache.set(key, document, CACHE_SECONDS)
     return document
 
 
@@ -72,22 +83,27 @@ def pdf_available() -> bool:
     return True
 
 
-def _context(unit: OrgUnit | None) -> dict[str, Any]:
-    return {"allowed": True, "unit": unit, "unit_query": f"?unit={unit.external_id}" if unit
-            else "", "document": cached_document(unit), "sections": None, "problem": "",
-            "pdf": pdf_available()}
+def _context(unit: OrgUnit | None, job: Job | None) -> dict[str, Any]:
+    query = f"?unit={unit.external_id}" if unit else ""
+    return {"allowed": True, "unit": unit, "unit_query": query, "job": job, "document": None,
+            "sections": None, "problem": "", "pdf": pdf_available(),
+            "poll_url": reverse("relationship-body") + query}
 
 
-def _with_document(context: dict[str, Any]) -> dict[str, Any]:
-    """Build (or take from the cache) the document and prepare its sections for the template."""
-    from qualityloop.analytics.exceptions import ConvergenceError
+def _with_job(context: dict[str, Any]) -> dict[str, Any]:
+    """The context for the job's state: its document and sections when done, its error when
+    failed, else the job itself (the template shows its progress)."""
     from qualityloop.report.render import document_sections
-    from qualityloop.services.relationship import RelationshipError
 
+    job = context["job"]
+    if job is None or not job.finished:
+        return context
+    if job.state == JobState.FAILED:
+        return {**context, "problem": f"No answer yet: {job.error.rstrip('.')}."}
     try:
-        document = relationship_document(context["unit"])
-    except (RelationshipError, ConvergenceError, ValueError) as problem:
-        return {**context, "document": None, "problem": f"No answer yet: {problem}."}
+        document = job_document(job)
+    except FileNotFoundError as missing:
+        return {**context, "problem": f"The finished report could not be read: {missing}."}
     sections = document_sections(document)
     _link_actions(document, sections)
     return {**context, "document": document, "sections": sections}
@@ -112,15 +128,14 @@ def _link_actions(document: ReportDocument, sections: list[dict[str, Any]]) -> N
 
 @login_required
 def relationship_page(request: HttpRequest) -> HttpResponse:
-    """The Relationship page. Without a cached document the body is a placeholder that loads
-    :func:`relationship_body` as soon as it is shown; an HTMX request (the unit select) returns
-    only the body."""
+    """The Relationship page. With a recent job its state is shown at once (the answer, the
+    error, or the progress that polls); without one the body is a placeholder that loads
+    :func:`relationship_body` (which starts the job) as soon as it is shown. An HTMX request
+    (the unit select) returns only the body."""
     if not _allowed(request):
         return render(request, "qualityloop/relationship.html", {"allowed": False})
     unit = selected_unit(request)
-    context = _context(unit)
-    if context["document"] is not None:
-        context = _with_document(context)
+    context = _with_job(_context(unit, recent_job(unit)))
     context["units"] = unit_options()
     if request.htmx:  # type: ignore[attr-defined]
         return render(request, "qualityloop/relationship_body.html", context)
@@ -129,11 +144,13 @@ def relationship_page(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def relationship_body(request: HttpRequest) -> HttpResponse:
-    """The body of the page: the document's findings and sections (computed if need be)."""
+    """The body of the page for the unit's job, started (or reused) here: the answer, the
+    error, or the progress that polls this view again. POST starts the job afresh (retry)."""
     if not _allowed(request):
         return HttpResponse("Your account may not see customer data.", status=403)
-    context = _with_document(_context(selected_unit(request)))
-    return render(request, "qualityloop/relationship_body.html", context)
+    unit = selected_unit(request)
+    job = relationship_job(unit, request.user, again=request.method == "POST")
+    return render(request, "qualityloop/relationship_body.html", _with_job(_context(unit, job)))
 
 
 def _file_name(unit: OrgUnit | None, suffix: str) -> str:
@@ -141,16 +158,28 @@ def _file_name(unit: OrgUnit | None, suffix: str) -> str:
     return f"qualityloop-report-{scope}-{timezone.localdate():%Y-%m-%d}.{suffix}"
 
 
-def _download(request: HttpRequest) -> tuple[ReportDocument, OrgUnit | None]:
-    from qualityloop.services.relationship import RelationshipError
+class _NotReady(Exception):
+    """The report is still being made: send the visitor to the page that shows its progress."""
 
+
+def _download(request: HttpRequest) -> tuple[ReportDocument, OrgUnit | None]:
     if not _allowed(request):
         raise Http404("no report for this account")
     unit = selected_unit(request)
+    job = relationship_job(unit, request.user)
+    if job.state == JobState.FAILED:
+        raise Http404(job.error)
+    if job.state != JobState.DONE:
+        raise _NotReady
     try:
-        return relationship_document(unit), unit
-    except RelationshipError as problem:
-        raise Http404(str(problem)) from problem
+        return job_document(job), unit
+    except FileNotFoundError as missing:
+        raise Http404(str(missing)) from missing
+
+
+def _to_the_page(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("unit")
+    return redirect(reverse("relationship") + (f"?{urlencode({'unit': query})}" if query else ""))
 
 
 @login_required
@@ -158,7 +187,10 @@ def report_html(request: HttpRequest) -> HttpResponse:
     """The report as the same self-contained HTML file ``qualityloop report`` writes."""
     from qualityloop.report.render import render_html
 
-    document, unit = _download(request)
+    try:
+        document, unit = _download(request)
+    except _NotReady:
+        return _to_the_page(request)
     response = HttpResponse(render_html(document), content_type="text/html; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{_file_name(unit, "html")}"'
     return response
@@ -169,7 +201,10 @@ def report_pdf(request: HttpRequest) -> HttpResponse:
     """The report printed to PDF by the server's Chromium (404 when it has none)."""
     from qualityloop.report.render import ReportError, write_pdf
 
-    document, unit = _download(request)
+    try:
+        document, unit = _download(request)
+    except _NotReady:
+        return _to_the_page(request)
     with tempfile.TemporaryDirectory(prefix="qualityloop-pdf-") as work:
         try:
             content = write_pdf(document, Path(work) / "report.pdf").read_bytes()
