@@ -14,9 +14,12 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from pg_support import is_postgres_url, scratch_database
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -52,6 +55,27 @@ def _wait_for(url: str, seconds: float, server: subprocess.Popen) -> None:
     raise TimeoutError(f"{url} did not answer within {seconds} s")
 
 
+_DEMO_ENV: dict[str, str] = {}
+
+
+def demo_site_env() -> dict[str, str]:
+    """The environment of a ``qualityloop`` command on the served demo (its data folder and,
+    on PostgreSQL, its database); use it after the ``demo_site`` fixture has started."""
+    assert _DEMO_ENV, "the demo_site fixture has not started"
+    return dict(_DEMO_ENV)
+
+
+@contextmanager
+def _demo_database(env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """``env`` with a scratch database of its own when the suite runs on PostgreSQL."""
+    url = env.get("QUALITYLOOP_DATABASE_URL", "")
+    if not is_postgres_url(url):
+        yield env
+        return
+    with scratch_database(url, prefix="ql_demo_site") as own:
+        yield {**env, "QUALITYLOOP_DATABASE_URL": own}
+
+
 @pytest.fixture(scope="session")
 def demo_site(tmp_path_factory):
     """The demo organisation served by ``qualityloop serve``; yields (base url, login)."""
@@ -60,6 +84,16 @@ def demo_site(tmp_path_factory):
     home = tmp_path_factory.mktemp("browser-home")
     env = {**os.environ, "QUALITYLOOP_HOME": str(home), "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1"}
     env.pop("DJANGO_SETTINGS_MODULE", None)  # the server runs with its production settings
+    with _demo_database(env) as env:
+        _DEMO_ENV.update(env)
+        try:
+            yield from _serve_demo(env)
+        finally:
+            _DEMO_ENV.clear()
+
+
+def _serve_demo(env: dict[str, str]) -> Iterator[tuple[str, dict]]:
+    """Build the demo with ``env``, serve it, yield (base url, login), stop the server."""
     built = subprocess.run(
         [*_cli(), "demo", "--customers", "300", "--no-serve", "--json"],
         env=env, capture_output=True, text=True, timeout=300, check=False,

@@ -18,7 +18,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from browser_support import _cli, log_in
+from browser_support import _cli, demo_site_env, log_in
 
 pytestmark = pytest.mark.browser
 
@@ -39,10 +39,7 @@ def _screenshot(page, name: str) -> None:
 
 def _add_user(tmp_path_factory, login: dict, role: str) -> str:
     """Add a login to the served demo through the CLI (as an admin would); its API token."""
-    homes = sorted(tmp_path_factory.getbasetemp().glob("browser-home*"))
-    assert homes, "the demo_site fixture keeps its data folder under the session's temp folder"
-    env = {**os.environ, "QUALITYLOOP_HOME": str(homes[0])}
-    env.pop("DJANGO_SETTINGS_MODULE", None)
+    env = demo_site_env()  # its data folder and, on PostgreSQL, its own database
     added = subprocess.run([*_cli(), "user", "add", login["username"], "--role", role,
                             "--password", login["password"], "--json"],
                            env=env, capture_output=True, text=True, timeout=120, check=False)

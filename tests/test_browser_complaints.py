@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_support import _cli, log_in
+from browser_support import _cli, demo_site_env, log_in
 from browser_workflows import take_complaint_step
 
 pytestmark = pytest.mark.browser
@@ -43,10 +43,7 @@ def _screenshot(page, name: str, full_page: bool = True) -> None:
 def quality_manager(demo_site, tmp_path_factory):
     """A quality-manager login added to the served demo (through the CLI, as an admin would),
     with the API token the CLI prints."""
-    homes = sorted(tmp_path_factory.getbasetemp().glob("browser-home*"))
-    assert homes, "the demo_site fixture keeps its data folder under the session's temp folder"
-    env = {**os.environ, "QUALITYLOOP_HOME": str(homes[0])}
-    env.pop("DJANGO_SETTINGS_MODULE", None)
+    env = demo_site_env()  # its data folder and, on PostgreSQL, its own database
     added = subprocess.run([*_cli(), "user", "add", QUINN["username"], "--role",
                             "quality-manager", "--password", QUINN["password"], "--json"],
                            env=env, capture_output=True, text=True, timeout=120, check=False)

@@ -449,7 +449,9 @@ def test_cli_bad_input_exits_1_with_messages(loaded, tmp_path):
 
 
 def test_cli_in_a_real_process_never_shows_a_traceback(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    # Its own SQLite file: on PostgreSQL the server's shared default database would be migrated.
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DJANGO_SETTINGS_MODULE", "QUALITYLOOP_DATABASE_URL")}
     env["QUALITYLOOP_HOME"] = str(tmp_path / "home")
     bad = tmp_path / "units.csv"
     bad.write_bytes("external_id,name\nU1,Zürich\n".encode("latin-1"))
