@@ -31,6 +31,8 @@ class Customer(HistoricalRecord):
 
     class Meta:
         ordering = ["name"]
+        # The list's sort (name, then id) and the page cache's data stamp (web/page_cache.py).
+        indexes = [models.Index(fields=["name", "id"]), models.Index(fields=["updated_at"])]
 
     def clean(self) -> None:
         if self.churned_on and self.acquired_on and self.churned_on < self.acquired_on:
@@ -93,6 +95,7 @@ class RequirementMeasurement(HistoricalRecord):
 
     class Meta:
         ordering = ["-measured_on"]
+        indexes = [models.Index(fields=["measured_on", "id"])]  # the list's sort
 
     def save(self, *args, **kwargs):
         self.outcome = self.requirement.judge(self.value)
@@ -138,6 +141,8 @@ class FeedbackResponse(HistoricalRecord):
 
     class Meta:
         ordering = ["-responded_on"]
+        # The list's sort and the page cache's data stamp (web/page_cache.py).
+        indexes = [models.Index(fields=["responded_on", "id"]), models.Index(fields=["updated_at"])]
         constraints = [
             models.CheckConstraint(condition=models.Q(nps__lte=10), name="feedback_nps_0_10"),
             models.CheckConstraint(
@@ -212,7 +217,8 @@ class Complaint(HistoricalRecord):
         # The service-level queries of the dashboard (services/complaints.py past_sla): not yet
         # acknowledged, and not yet resolved, by receipt day.
         indexes = [models.Index(fields=["status", "received_on"]),
-                   models.Index(fields=["resolved_on", "closed_on", "received_on"])]
+                   models.Index(fields=["resolved_on", "closed_on", "received_on"]),
+                   models.Index(fields=["received_on", "id"])]  # the list's sort
 
     def clean(self) -> None:
         errors = {}

@@ -4,6 +4,7 @@ and, until it may close, why not."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from django import forms
@@ -35,15 +36,11 @@ class CheckForm(forms.Form):
         label="Effective?", choices=[("yes", "Yes, effective"), ("no", "No, not effective")],
         widget=forms.RadioSelect)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, record_fields: dict[str, forms.Field] | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        kind = get_kind(problem_solving.ACTIONS)
-        self.fields["verified_by"] = form_field(kind.column("verified_by"))
-        self.fields["checked_on"] = form_field(kind.column("effectiveness_checked_on"))
-        self.fields["evidence"] = form_field(kind.column("effectiveness_result"))
-        self.fields["verified_by"].label = "Verified by"
-        self.fields["checked_on"].label = "Checked on"
-        self.fields["evidence"].label = "Evidence"
+        for name, field in (record_fields or check_record_fields()).items():
+            self.fields[name] = copy.deepcopy(field)
         self.order_fields(["verified_by", "checked_on", "effective", "evidence"])
 
     @property
@@ -53,9 +50,24 @@ class CheckForm(forms.Form):
                          if "data-search" in field.widget.attrs)
 
 
-def check_form(action: CorrectiveAction, data: Any = None) -> CheckForm:
+def check_record_fields() -> dict[str, forms.Field]:
+    """The check form's fields taken from the action's record columns. Made once per page and
+    copied into each action's form: the verifier field lists every person (one query)."""
+    kind = get_kind(problem_solving.ACTIONS)
+    made = {"verified_by": form_field(kind.column("verified_by")),
+            "checked_on": form_field(kind.column("effectiveness_checked_on")),
+            "evidence": form_field(kind.column("effectiveness_result"))}
+    for name, label in (("verified_by", "Verified by"), ("checked_on", "Checked on"),
+                        ("evidence", "Evidence")):
+        made[name].label = label
+    return made
+
+
+def check_form(action: CorrectiveAction, data: Any = None,
+               record_fields: dict[str, forms.Field] | None = None) -> CheckForm:
     initial = {"checked_on": timezone.localdate().isoformat()}
-    return CheckForm(data, prefix=action.external_id, initial=initial)
+    return CheckForm(data, prefix=action.external_id, initial=initial,
+                     record_fields=record_fields)
 
 
 def steps(nc: Nonconformance) -> list[dict[str, str]]:
@@ -79,6 +91,16 @@ def step_rights(nc: Nonconformance, user: Any) -> dict[str, bool]:
     }
 
 
+def _verifier(user: Any) -> Any:
+    """Whether ``user`` may verify an action: asked once when their scope is all or none, per
+    action only for a scope that depends on the action (its unit or its owner)."""
+    scope = permissions.scope_of(user, problem_solving.ACTIONS, permissions.Action.VERIFY)
+    if scope in (permissions.Scope.ALL, permissions.Scope.NONE):
+        allowed = scope is permissions.Scope.ALL
+        return lambda action: allowed
+    return lambda action: permissions.may_object(user, action, permissions.Action.VERIFY)
+
+
 def workflow_context(nc: Nonconformance, user: Any, problems: dict[str, Any] | None = None,
                      forms_given: dict[str, Any] | None = None) -> dict[str, Any]:
     """Everything the workflow part of the NC page needs.
@@ -91,6 +113,8 @@ def workflow_context(nc: Nonconformance, user: Any, problems: dict[str, Any] | N
     actions = list(nc.actions.select_related("owner", "verified_by").order_by("due_on", "pk"))
     whys = dict(enumerate(nc.whys(), start=1))
     closed = nc.status == NonconformanceStatus.CLOSED
+    record_fields = check_record_fields() if actions else {}
+    may_verify = _verifier(user)
     return {
         "nc": nc, "steps": steps(nc), "problems": problems or {},
         **step_rights(nc, user),
@@ -102,9 +126,9 @@ def workflow_context(nc: Nonconformance, user: Any, problems: dict[str, Any] | N
         "actions": [{
             "obj": a, "overdue": problem_solving.is_overdue(a, today),
             "judged": a.status in ("effective", "ineffective"),
-            "check_form": given.get(f"check:{a.external_id}") or check_form(a),
+            "check_form": given.get(f"check:{a.external_id}") or check_form(a, None, record_fields),
             "check_open": f"check:{a.external_id}" in given,
-            "may_verify": permissions.may_object(user, a, permissions.Action.VERIFY),
+            "may_verify": may_verify(a),
         } for a in actions],
         "overdue_count": sum(problem_solving.is_overdue(a, today) for a in actions),
         "action_form": given.get("action") or action_form(),
