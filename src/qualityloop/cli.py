@@ -286,10 +286,11 @@ def user_list(as_json: JsonFlag = False) -> None:
     from qualityloop.services.users import list_users
 
     users = list_users()
-    table = Table("user", "role", "active", "API tokens", "last login")
+    table = Table("user", "role", "active", "API tokens (name: scope)", "last login")
     for u in users:
+        tokens = ", ".join(f"{t['name']}: {t['scope'] or '(none)'}" for t in u["tokens"])
         table.add_row(u["username"], u["role"] or "(none)", "yes" if u["active"] else "no",
-                      str(u["active_tokens"]), str(u["last_login"] or "never"))
+                      tokens or "0", str(u["last_login"] or "never"))
     emit(users, as_json, table)
 
 
@@ -297,6 +298,9 @@ def user_list(as_json: JsonFlag = False) -> None:
 def user_token(
     name: UserName,
     token_name: Annotated[str, typer.Option("--name", help="A label for the token.")] = "cli",
+    role: Annotated[str | None, typer.Option(
+        help="Scope: the most the token may do, at most the user's role (e.g. viewer for a "
+             "reporting tool). Default: the user's role.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Issue a new API token for a user (shown once)."""
@@ -304,9 +308,10 @@ def user_token(
     from qualityloop.services.users import issue_token
 
     with reported(as_json, ValueError):
-        plain = issue_token(name, token_name)
-    emit({"username": name, "token": plain}, as_json,
-          f"API token for {name} (shown once): {plain}")
+        plain = issue_token(name, token_name, role=role)
+    scope = role or "the user's role"
+    emit({"username": name, "token": plain, "role": role}, as_json,
+          f"API token for {name}, scope {scope} (shown once): {plain}")
 
 
 @user_app.command("revoke")

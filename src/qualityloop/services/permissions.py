@@ -19,18 +19,28 @@ Kind-level questions (:func:`may`, :func:`check`: "may this role create nonconfo
 answer yes when the role reaches any record. Record-level questions (:func:`may_object`,
 :func:`check_object`) look at the record; writers check a record before and after a change (a
 unit lead may not move a record out of their unit).
+
+A request made with an API token scoped to a lower role (``ApiToken.role``) is judged by that
+role's cells, each narrowed to what the user's own role reaches (:func:`scope_of`).
+
+Reading is open to every role unless the deployment sets ``QUALITYLOOP_READ_SCOPE=unit``
+(``settings.READ_SCOPE``): then unit leads and staff read the records of their unit and the units
+below it, the records assigned to them and those they raised (:func:`read_scope`).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 
 from qualityloop.records.accounts.choices import WRITE_ROLES, Role
-from qualityloop.records.accounts.models import Profile, role_of
+from qualityloop.records.accounts.models import Profile, own_role, role_of
 from qualityloop.services.record_kinds import RecordKind, kind_for_model
 
 
@@ -143,6 +153,19 @@ unit (a segment requirement, a management-review action) is outside every unit l
 ASSIGNED_PATHS: dict[str, str] = {"actions": "owner", "complaints": "handler"}
 """The person a record is assigned to (``Person.user`` links the person to a login)."""
 
+RAISED_PATHS: dict[str, str] = {"nonconformances": "detected_by"}
+"""The person who raised a record, where the record says so. Records created by a user (their
+history's first entry) count as raised by them as well."""
+
+RAISED_KINDS = frozenset({"nonconformances", "complaints"})
+"""The kinds staff raise (create beyond their unit): read by who raised them, under unit reading."""
+
+UNIT_READERS = frozenset({Role.UNIT_LEAD, Role.STAFF})
+"""The roles whose reading narrows to their unit under ``READ_SCOPE = "unit"``."""
+
+READ_SCOPES = ("organisation", "unit")
+"""The values of ``QUALITYLOOP_READ_SCOPE`` (or ``settings.READ_SCOPE``, which wins)."""
+
 
 def rule(kind: RecordKind | str, action: Action | str, role: str | None) -> Scope:
     """How far ``role`` reaches for ``action`` on records of ``kind`` (the table's cell).
@@ -170,12 +193,45 @@ def rule(kind: RecordKind | str, action: Action | str, role: str | None) -> Scop
 
 
 def read_scope(role: str, kind: RecordKind | str) -> Scope:
-    """How far ``role`` may read records of ``kind``: every record, for every role.
+    """How far ``role`` may read records of ``kind``.
 
-    The seam for object-level reading by unit (issue 9): return ``Scope.UNIT`` here for the roles
-    and kinds to narrow, and :func:`restrict` and :func:`may_object` follow.
+    Every role reads every record, unless the deployment reads by unit (``settings.READ_SCOPE``
+    is ``"unit"``): then :data:`UNIT_READERS` (unit leads, staff) read ``Scope.UNIT`` of the
+    kinds that belong to a unit (:data:`UNIT_PATHS`), which for reading means their unit and the
+    units below it, plus the records assigned to them (:data:`ASSIGNED_PATHS`) and those they
+    raised (:data:`RAISED_PATHS`, :data:`RAISED_KINDS`). Organisation-wide records (the policy,
+    strategies, courses, the org tree, management reviews) stay open to all. :func:`restrict`
+    and :func:`may_object` follow.
     """
+    if role in UNIT_READERS and reads_by_unit() and _name(kind) in UNIT_PATHS:
+        return U
     return A
+
+
+def reads_by_unit() -> bool:
+    """Whether the deployment narrows reading to units: ``settings.READ_SCOPE``, else the
+    environment's ``QUALITYLOOP_READ_SCOPE``, is ``"unit"`` (default ``"organisation"``).
+
+    Raises
+    ------
+    ImproperlyConfigured
+        For a value other than ``organisation`` or ``unit``.
+    """
+    value = getattr(settings, "READ_SCOPE", None) or os.environ.get(
+        "QUALITYLOOP_READ_SCOPE", "organisation")
+    if value not in READ_SCOPES:
+        raise ImproperlyConfigured(f"QUALITYLOOP_READ_SCOPE is {value!r}; expected "
+                                   f"{' or '.join(READ_SCOPES)}")
+    return value == "unit"
+
+
+def reading_units(user) -> list[int] | None:
+    """The org units whose figures ``user`` may see on pages that aggregate across units
+    (the dashboard, retention, SPC...): ``None`` for every unit, else the primary keys of their
+    unit and the units below it (empty without a unit)."""
+    if role_of(user) in UNIT_READERS and reads_by_unit():
+        return units_of(user)
+    return None
 
 
 def step_action(kind: RecordKind | str, step: str) -> str:
@@ -262,15 +318,55 @@ def _refusal(user, kind: RecordKind, action: str) -> str | None:
     if role is None:
         return f"user {name!r} has no role; ask an administrator to give you one"
     wanted = _write_actions(kind) if action == Action.WRITE else [action]
-    if any(rule(kind, one, role) is not N for one in wanted):
+    if any(scope_of(user, kind, one) is not N for one in wanted):
         return None
     label = Role(role).label if role in Role.values else role
+    who = f"user {name!r} has the role {role!r} ({label}){_token_note(user, role)}"
     if action in (Action.WRITE, Action.CREATE, Action.CHANGE, Action.DELETE) and (
-            role not in WRITE_ROLES or not any(rule(kind, one, role) is not N
+            role not in WRITE_ROLES or not any(scope_of(user, kind, one) is not N
                                                for one in _write_actions(kind))):
-        return (f"user {name!r} has the role {role!r} ({label}) and may read {kind.name} "
-                "but not create, change or delete them")
-    return f"user {name!r} has the role {role!r} ({label}) and may not {_verb(action)} {kind.name}"
+        return f"{who} and may read {kind.name} but not create, change or delete them"
+    return f"{who} and may not {_verb(action)} {kind.name}"
+
+
+def scope_of(user, kind: RecordKind | str, action: Action | str) -> Scope:
+    """How far ``user`` reaches for ``action`` on records of ``kind``: the table's cell for the
+    role they act with (:func:`role_of`). With an API token scoped below their own role, that
+    cell is narrowed to what their own role reaches, so a token never does more than its user.
+
+    Parameters
+    ----------
+    user
+        A Django user (with ``token_role`` set when the request came with an API token).
+    kind
+        A record kind or its name.
+    action
+        As for :func:`rule`.
+
+    Returns
+    -------
+    Scope
+        Where the token's and the user's cells differ and neither reaches all, ``Scope.NONE``
+        (a unit lead's staff-scoped token does not work on assigned records outside the unit).
+    """
+    acting = role_of(user)
+    scope = rule(kind, action, acting)
+    own = own_role(user)
+    if own == acting:
+        return scope
+    return _meet(scope, rule(kind, action, own))
+
+
+def _meet(one: Scope, other: Scope) -> Scope:
+    """The records within both scopes, as a scope (a mixed unit-and-assigned reach is none)."""
+    if one is other or other is A:
+        return one
+    return other if one is A else N
+
+
+def _token_note(user, role: str) -> str:
+    own = own_role(user)
+    return "" if own == role else f" through an API token limited to {role!r} (their own: {own!r})"
 
 
 def _write_actions(kind: RecordKind) -> list[str]:
@@ -319,14 +415,14 @@ def restrict(queryset: models.QuerySet, user, kind: RecordKind,
              action: Action | str = Action.READ) -> models.QuerySet:
     """The records of ``queryset`` that ``user`` may ``action`` (by default: see).
 
-    Reading is open to every role today; :func:`read_scope` is where issue 9 narrows it by unit.
+    Reading follows :func:`read_scope` (open to every role unless the deployment reads by unit).
     """
-    scope = rule(kind, str(action), role_of(user))
+    scope = scope_of(user, kind, str(action))
     if scope is A:
         return queryset
     if scope is N:
         return queryset.none()
-    return queryset.filter(_reach(user, kind, scope))
+    return queryset.filter(_reach(user, kind, scope, str(action)))
 
 
 def units_of(user) -> list[int]:
@@ -354,13 +450,18 @@ def _object_refusal(user, obj: models.Model, action: str) -> str | None:
     reason = _refusal(user, kind, action)
     if reason is not None:
         return reason
-    scope = rule(kind, action, role_of(user))
-    if scope is A or _within(user, kind, obj, scope):
+    scope = scope_of(user, kind, action)
+    if scope is A or _within(user, kind, obj, scope, action):
         return None
     return _outside(user, kind, obj, action, scope)
 
 
-def _within(user, kind: RecordKind, obj: models.Model, scope: Scope) -> bool:
+def _within(user, kind: RecordKind, obj: models.Model, scope: Scope, action: str) -> bool:
+    if action == Action.READ and obj.pk is not None:
+        # Reading reaches further than the record's unit (assigned, raised): ask the one
+        # condition restrict() uses.
+        found = kind.model._base_manager.filter(pk=obj.pk)
+        return found.filter(_reach(user, kind, scope, action)).exists()
     if scope is U:
         unit_id = unit_id_of(obj, kind)
         return unit_id is not None and unit_id in units_of(user)
@@ -387,19 +488,45 @@ def unit_id_of(obj: models.Model, kind: RecordKind | None = None) -> int | None:
     return None
 
 
-def _reach(user, kind: RecordKind, scope: Scope) -> models.Q:
-    """The condition selecting the records within ``scope`` of ``user``."""
+def _reach(user, kind: RecordKind, scope: Scope, action: str = Action.CHANGE) -> models.Q:
+    """The condition selecting the records within ``scope`` of ``user`` (reading a unit also
+    reaches the records assigned to the user and those they raised)."""
     if scope is OWN:
-        person = person_of(user)
-        path = ASSIGNED_PATHS.get(kind.name)
-        if person is None or path is None:
-            return models.Q(pk__in=[])
-        return models.Q(**{path: person})
-    units = units_of(user)
-    condition, earlier_empty = models.Q(pk__in=[]), models.Q()
+        return _assigned(user, kind)
+    condition = _in_units(kind, units_of(user))
+    if action == Action.READ:
+        condition |= _assigned(user, kind) | _raised(user, kind)
+    return condition
+
+
+NOTHING = models.Q(pk__in=[])
+
+
+def _in_units(kind: RecordKind, units: list[int]) -> models.Q:
+    condition, earlier_empty = NOTHING, models.Q()
     for path in UNIT_PATHS.get(kind.name, ()):
         condition |= earlier_empty & models.Q(**{f"{path}__in": units})
         earlier_empty &= models.Q(**{f"{path}__isnull": True})
+    return condition
+
+
+def _assigned(user, kind: RecordKind) -> models.Q:
+    person = person_of(user)
+    path = ASSIGNED_PATHS.get(kind.name)
+    if person is None or path is None:
+        return NOTHING
+    return models.Q(**{path: person})
+
+
+def _raised(user, kind: RecordKind) -> models.Q:
+    if kind.name not in RAISED_KINDS:
+        return NOTHING
+    history = kind.model.history  # type: ignore[attr-defined]
+    created = history.filter(history_type="+", history_user=user).values("id")
+    condition = models.Q(pk__in=created)
+    person, path = person_of(user), RAISED_PATHS.get(kind.name)
+    if person is not None and path is not None:
+        condition |= models.Q(**{path: person})
     return condition
 
 
@@ -411,7 +538,8 @@ def _outside(user, kind: RecordKind, obj: models.Model, action: str, scope: Scop
         return (f"user {name!r} may {verb} only {kind.name} assigned to their own person, and "
                 f"{what} is not (ask its owner or a quality manager)")
     if not units_of(user):
-        return f"user {name!r} is a unit lead without an org unit; ask an administrator to set one"
+        return (f"user {name!r} has the role {role_of(user)!r} but is without an org unit; ask "
+                "an administrator to set one")
     return (f"user {name!r} may {verb} only {kind.name} of their own unit and the units below "
             f"it, and {what} belongs to another unit")
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from django.contrib.auth import get_user_model
+from django.contrib.auth import get_user_model, password_validation
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from qualityloop.records.accounts.choices import Role
@@ -31,7 +32,8 @@ def add_user(
 ) -> NewUser:
     """Create a user with a role and issue an API token (the plain token is returned once).
 
-    Raises ValueError for an unknown role or an existing username.
+    Raises ValueError for an unknown role, an existing username or a password the
+    password validators refuse (too short, too common, all digits, like the username).
     """
     _check_role(role)
     User = get_user_model()
@@ -39,6 +41,8 @@ def add_user(
         raise ValueError(f"a user called {username!r} already exists")
     if password is None and generate_password:
         password = secrets.token_urlsafe(12)
+    if password is not None:
+        _check_password(password, User(username=username, email=email))
     with transaction.atomic():
         sync_role_groups()
         user = User.objects.create_user(username=username, email=email, password=password)
@@ -62,6 +66,14 @@ def set_role(username: str, role: str) -> None:
         Profile.objects.update_or_create(user=user, defaults={"role": role})
 
 
+def _check_password(password: str, user) -> None:
+    """ValueError with every reason AUTH_PASSWORD_VALIDATORS give against ``password``."""
+    try:
+        password_validation.validate_password(password, user)
+    except ValidationError as refused:
+        raise ValueError("password refused: " + " ".join(refused.messages)) from None
+
+
 def _check_role(role: str) -> None:
     if role not in Role.values:
         raise ValueError(f"unknown role {role!r}; expected one of: {', '.join(Role.values)}")
@@ -76,23 +88,47 @@ def find_user(username: str):
 
 
 def list_users() -> list[dict]:
-    """Every user with role, state and how many API tokens are active."""
+    """Every user with role, state and their active API tokens (how many, and each one's name,
+    prefix and scope: the role requests with it act with now)."""
     users = get_user_model().objects.order_by("username").select_related("profile")
     return [
         {
             "username": user.username,
             "role": getattr(getattr(user, "profile", None), "role", None),
             "active": user.is_active,
-            "active_tokens": user.api_tokens.filter(revoked_at__isnull=True).count(),
+            "active_tokens": len(tokens := _active_tokens(user)),
+            "tokens": tokens,
             "last_login": user.last_login,
         }
         for user in users
     ]
 
 
-def issue_token(username: str, name: str = "cli") -> str:
-    """A new API token for an existing user; the plain token is returned once."""
-    _token, plain = ApiToken.issue(find_user(username), name=name)
+def _active_tokens(user) -> list[dict]:
+    active = user.api_tokens.filter(revoked_at__isnull=True).order_by("created_at", "pk")
+    return [{"name": token.name, "prefix": token.prefix, "scope": token.scope,
+             "limited_to": token.role} for token in active]
+
+
+def issue_token(username: str, name: str = "cli", role: str | None = None) -> str:
+    """A new API token for an existing user; the plain token is returned once.
+
+    Parameters
+    ----------
+    username
+        The token's owner.
+    name
+        A label for the token.
+    role
+        The token's scope (``viewer`` for a reporting tool), at most the user's role; ``None``:
+        the user's role.
+
+    Raises
+    ------
+    ValueError
+        For an unknown user or role, or a role above the user's.
+    """
+    _token, plain = ApiToken.issue(find_user(username), name=name, role=role)
     return plain
 
 

@@ -1,5 +1,6 @@
 """Admin pages for roles and API tokens, for the admin role only. Tokens are only listed: the
-plain token is never stored, so new ones are issued with ``qualityloop user add``.
+plain token is never stored, so new ones are issued with ``qualityloop user add`` or
+``qualityloop user token NAME [--role viewer]``.
 
 Saving a profile here moves its user into the role's group (see ``roles.apply_role``)."""
 
@@ -42,12 +43,21 @@ class ProfileAdmin(AdminRoleOnly):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(AdminRoleOnly):
-    list_display = ("prefix", "user", "name", "created_at", "last_used_at", "revoked_at")
-    list_filter = ("revoked_at",)
+    """Tokens with their scope: the role a token was limited to when issued, and the role its
+    requests act with now (the lower of that and the user's current role)."""
+
+    list_display = ("prefix", "user", "name", "role", "acting_role", "created_at",
+                    "last_used_at", "revoked_at")
+    list_filter = ("revoked_at", "role")
     search_fields = ("prefix", "user__username", "name")
-    readonly_fields = ("prefix", "key_hash", "created_at", "last_used_at")
-    fields = ("user", "name", "prefix", "key_hash", "created_at", "last_used_at", "revoked_at")
+    readonly_fields = ("prefix", "key_hash", "role", "acting_role", "created_at", "last_used_at")
+    fields = ("user", "name", "prefix", "key_hash", "role", "acting_role", "created_at",
+              "last_used_at", "revoked_at")
     autocomplete_fields = ("user",)
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    @admin.display(description="acts as")
+    def acting_role(self, token: ApiToken) -> str:
+        return token.scope or "(no role)"

@@ -7,22 +7,38 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
 from qualityloop.records.organisation.models import OrgUnit
+from qualityloop.services import permissions
 
 CACHE_SECONDS = 60
 T = TypeVar("T")
 
 
 def selected_unit(request: HttpRequest) -> OrgUnit | None:
-    """The unit named by ``?unit=EXTERNAL_ID``; None for the whole organisation."""
+    """The unit named by ``?unit=EXTERNAL_ID``; None for the whole organisation.
+
+    A user who reads only their own unit (``QUALITYLOOP_READ_SCOPE=unit``: unit leads and staff,
+    see ``permissions.reading_units``) gets their own unit unless they name one below it.
+
+    Raises
+    ------
+    PermissionDenied
+        For such a user without an org unit: there is no figure they may see.
+    """
     external_id = request.GET.get("unit", "").strip()
-    if not external_id:
-        return None
-    return OrgUnit.objects.filter(external_id=external_id).first()
+    asked = OrgUnit.objects.filter(external_id=external_id).first() if external_id else None
+    reach = permissions.reading_units(request.user)
+    if reach is None or (asked is not None and asked.pk in reach):
+        return asked
+    if not reach:
+        raise PermissionDenied(f"user {request.user.get_username()!r} reads only their own "
+                               "org unit and has none; ask an administrator to set one")
+    return OrgUnit.objects.get(pk=reach[0])  # units_of lists the user's own unit first
 
 
 def unit_options() -> QuerySet[OrgUnit]:
