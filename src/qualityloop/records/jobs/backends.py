@@ -6,8 +6,8 @@ use ``django_tasks_db.DatabaseBackend`` and ``qualityloop worker`` instead.
 
 from __future__ import annotations
 
+import queue
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 from django.db import close_old_connections, connections
 from django_tasks.backends.immediate import ImmediateBackend
@@ -18,29 +18,34 @@ class ThreadBackend(ImmediateBackend):
     """Like django-tasks' ImmediateBackend, but each task runs later in a worker thread.
 
     ``OPTIONS: {"THREADS": n}`` sets how many tasks run at once (default 1: the fits already use
-    every core through numpy).
+    every core through numpy). The threads are daemons: stopping the server does not wait for a
+    fit to finish (the job is then abandoned, as any job of a stopped process).
     """
-
-    supports_get_result = False
 
     def __init__(self, alias: str, params: dict) -> None:
         super().__init__(alias, params)
         self._threads = int(self.options.get("THREADS", 1))
-        self._pool: ThreadPoolExecutor | None = None
+        self._waiting: queue.SimpleQueue[TaskResult] = queue.SimpleQueue()
+        self._started = False
         self._lock = threading.Lock()
 
-    def _executor(self) -> ThreadPoolExecutor:
-        with self._lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="ql-job")
-            return self._pool
-
     def _execute_task(self, task_result: TaskResult) -> None:
-        self._executor().submit(self._run_in_thread, task_result)
+        self._start_threads()
+        self._waiting.put(task_result)
 
-    def _run_in_thread(self, task_result: TaskResult) -> None:
-        close_old_connections()
-        try:
-            super()._execute_task(task_result)
-        finally:
-            connections.close_all()  # this thread's own connections
+    def _start_threads(self) -> None:
+        with self._lock:
+            if self._started:
+                return
+            for number in range(self._threads):
+                threading.Thread(target=self._work, name=f"ql-job-{number}", daemon=True).start()
+            self._started = True
+
+    def _work(self) -> None:
+        while True:
+            task_result = self._waiting.get()
+            close_old_connections()
+            try:
+                super()._execute_task(task_result)
+            finally:
+                connections.close_all()  # this thread's own connections
