@@ -18,5 +18,8 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# django-axes needs the request, which the test client's login() does not pass; the login rate
+# limit is switched on where it is tested (tests/test_security_rules.py).
+AXES_ENABLED = False
 # Jobs run inside the request that starts them (tests/test_jobs*.py try the thread and the queue).
 TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}

@@ -28,6 +28,7 @@ from qualityloop.records.organisation.models import OrgUnit
 from qualityloop.services import assessment, permissions
 from qualityloop.services.assessment import AssessmentError
 from qualityloop.services.importing import ImportFailed
+from qualityloop.web import uploads
 
 LINKS_PER_PERSON = "person"
 LINKS_PER_UNIT = "count"
@@ -202,7 +203,10 @@ def round_import(request: HttpRequest, key: str) -> HttpResponse:
     survey = _round_or_none(key)
     if survey is None:
         return redirect("assessment-rounds")
-    upload = request.FILES.get("file")
+    try:
+        upload = uploads.checked_upload(request, "file")
+    except uploads.UploadRefused as refused:
+        return _detail_page(request, survey, import_error=str(refused), status=refused.status)
     if upload is None:
         return _detail_page(request, survey, import_error="Choose a file to import.",
                             status=400)
