@@ -296,3 +296,21 @@ def test_a_time_without_a_zone_is_read_in_the_installation_time_zone(base_record
         import_file("process-measurements", path)
     stored = get_kind("process-measurements").model.objects.get(external_id="N-1").measured_at
     assert stored == timezone.make_aware(dt.datetime(2009, 4, 21, 19, 5, 1))
+
+
+def test_a_float_read_back_from_excel_is_unchanged(base_records, tmp_path):
+    """Found by the long fuzz run: openpyxl writes 16 significant digits, so 1.7126972312467067e+46
+    came back as 1.712697231246707e+46 and the re-import of an export said "updated"."""
+    fuzz_support.count("import process-measurements (Excel float precision)")
+    path = tmp_path / "process-measurements.csv"
+    write_csv(path, ["external_id", "characteristic", "org_unit", "subgroup", "measured_at",
+                     "value"], [["N-2", "Bore", "U-HQ", "S-1", "2000-01-01T00:00:00+00:00",
+                                 "1.7126972312467067e+46"]])
+    import_file("process-measurements", path)
+    check_round_trip("process-measurements", tmp_path, ".xlsx")
+    stored = get_kind("process-measurements").model.objects.get(external_id="N-2").value
+    assert stored == 1.7126972312467067e+46
+    write_csv(path, ["external_id", "characteristic", "org_unit", "subgroup", "measured_at",
+                     "value"], [["N-2", "Bore", "U-HQ", "S-1", "2000-01-01T00:00:00+00:00",
+                                 "1.7126972312468e+46"]])
+    assert import_file("process-measurements", path).updated == 1  # a real change still counts

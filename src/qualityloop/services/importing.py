@@ -24,6 +24,7 @@ from qualityloop.services.record_kinds import (
     get_kind,
     is_empty,
     missing_required,
+    same_value,
     unknown_columns,
 )
 from qualityloop.services.record_writer import (
@@ -483,7 +484,7 @@ def _keep(
         plain.new.append(row)
         return "created"
     pk, before = current
-    changed = [r.name for r in given if values[r.name] != before[r.name]]
+    changed = [r.name for r in given if not same_value(before[r.name], values[r.name])]
     if not changed:
         return "unchanged"
     plain.changed.append((pk, row))

@@ -40,6 +40,19 @@ def is_empty(raw: Any) -> bool:
     return isinstance(raw, str) and raw.strip() == ""
 
 
+EXCEL_RELATIVE_PRECISION = 1e-15
+"""Excel keeps a number to 15 significant digits (openpyxl writes 16), so a float read back from
+a spreadsheet can differ from the stored one in its last digits."""
+
+
+def same_value(stored: Any, given: Any) -> bool:
+    """Whether an imported or edited value leaves the stored one as it is: equal, or two floats
+    that agree to the precision a spreadsheet keeps (a round trip through Excel is no change)."""
+    if isinstance(stored, float) and isinstance(given, float):
+        return math.isclose(stored, given, rel_tol=EXCEL_RELATIVE_PRECISION, abs_tol=0.0)
+    return bool(stored == given)
+
+
 @dataclass(frozen=True)
 class Column:
     """One column of a record kind's table, standing for one model field."""

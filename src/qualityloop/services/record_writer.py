@@ -21,7 +21,7 @@ from django.db import connection, models
 from django.utils import timezone
 
 from qualityloop.records.base import save_with_links
-from qualityloop.services.record_kinds import CellError, Column, RecordKind
+from qualityloop.services.record_kinds import CellError, Column, RecordKind, same_value
 
 ALL = "__all__"
 STATUSES = ("created", "updated", "unchanged")
@@ -270,7 +270,7 @@ def _assign(kind: RecordKind, obj: models.Model, resolved: dict[str, Any]) -> li
         if column.is_multi_reference:
             continue
         attname = column.field.attname
-        if obj._state.adding or getattr(obj, attname) != value:
+        if obj._state.adding or not same_value(getattr(obj, attname), value):
             if column.is_reference and column.field.is_cached(obj):
                 # Drop the cached related object so model.clean() sees the new one.
                 column.field.delete_cached_value(obj)
