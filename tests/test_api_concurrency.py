@@ -104,3 +104,26 @@ def test_the_openapi_documents_if_match_and_412(client):
         headers = [p["name"] for p in operation["parameters"] if p["in"] == "header"]
         assert headers == ["If-Match"]
         assert "412" in operation["responses"]
+
+
+def test_a_token_s_use_is_written_at_most_once_a_minute():
+    """Under load every API read wrote last_used_at, and each such write waited for the writers."""
+    import datetime as dt
+
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from qualityloop.records.accounts.models import ApiToken
+
+    token, plain = ApiToken.issue(get_user_model().objects.create_user("often"))
+    assert ApiToken.authenticate(plain) is not None
+    token.refresh_from_db()
+    first = token.last_used_at
+    with CaptureQueriesContext(connection) as queries:
+        assert ApiToken.authenticate(plain) is not None
+    assert not any(q["sql"].lstrip().upper().startswith("UPDATE") for q in queries)
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=first - dt.timedelta(minutes=2))
+    ApiToken.authenticate(plain)
+    token.refresh_from_db()
+    assert token.last_used_at > first

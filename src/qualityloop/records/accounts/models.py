@@ -6,6 +6,7 @@ made with it is judged by the lower of the token's role and the owner's current 
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import secrets
 
@@ -67,6 +68,8 @@ def role_at_most(role: str, ceiling: str | None) -> bool:
 TOKEN_ROLE = "token_role"
 """The attribute :meth:`ApiToken.authenticate` sets on the user it returns: the token's scope
 (``None``: the user's own role), for :func:`role_of`."""
+# How exactly ApiToken.last_used_at follows the token's use.
+LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 
 
 def can_write(user) -> bool:
@@ -136,7 +139,11 @@ class ApiToken(models.Model):
         )
         if token is None:
             return None
-        cls.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+        now = timezone.now()
+        # At most one write a minute per token: a write on every API read made each read wait
+        # for the writers under load (SQLite has one writer at a time).
+        if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+            cls.objects.filter(pk=token.pk).update(last_used_at=now)
         setattr(token.user, TOKEN_ROLE, token.role)
         return token.user
 
