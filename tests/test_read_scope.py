@@ -1,0 +1,211 @@
+"""Reading by org unit (``QUALITYLOOP_READ_SCOPE=unit``): unit leads and staff read their unit's
+records (and below), those assigned to them and those they raised; everyone else, and every role
+without the option, reads everything. Lists, details, the API and the unit-filtered pages follow.
+
+A small world: U-A with U-A1 below it, and U-B; an NC in each, an action on NC-B owned by the staff
+user's person, a customer served by each unit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ImproperlyConfigured
+from django.test import Client
+from django.urls import reverse
+
+from qualityloop.records.accounts.choices import Role
+from qualityloop.records.accounts.models import Profile
+from qualityloop.records.organisation.models import OrgUnit, Person
+from qualityloop.services import permissions
+from qualityloop.services.record_kinds import get_kind
+from qualityloop.services.record_writer import write_record
+from qualityloop.services.users import add_user, issue_token
+
+PASSWORD = "unit-Pass-42"
+
+
+def _nc(external_id: str, unit: str, **more: Any) -> dict[str, Any]:
+    return {"external_id": external_id, "title": "Scratches", "org_unit": unit,
+            "detected_on": "2024-03-01", "stage": "production", "source": "internal_audit",
+            "severity": "minor", **more}
+
+
+def _write(kind: str, row: dict[str, Any]) -> None:
+    write_record(get_kind(kind), row)
+
+
+@pytest.fixture
+def world(db) -> dict[str, str]:
+    """The records and one user per role (lead and staff in U-A); returns their tokens."""
+    for external_id, parent in (("U-A", ""), ("U-A1", "U-A"), ("U-B", "")):
+        _write("org-units", {"external_id": external_id, "name": f"Unit {external_id}",
+                             "kind": "site", "parent": parent})
+    _write("people", {"external_id": "P-S", "name": "Sam", "org_unit": "U-A"})
+    _write("people", {"external_id": "P-X", "name": "Xan", "org_unit": "U-B"})
+    _write("nonconformances", _nc("NC-A1", "U-A1"))
+    _write("nonconformances", _nc("NC-B", "U-B"))
+    _write("nonconformances", _nc("NC-B-SEEN", "U-B", detected_by="P-S"))
+    _write("actions", {"external_id": "A-B", "nonconformance": "NC-B", "kind": "corrective",
+                       "description": "Fix", "owner": "P-S", "due_on": "2024-05-01"})
+    _write("actions", {"external_id": "A-B2", "nonconformance": "NC-B", "kind": "corrective",
+                       "description": "Fix more", "owner": "P-X", "due_on": "2024-05-01"})
+    for unit in ("U-A", "U-B"):
+        _write("customers", {"external_id": f"C-{unit}", "name": f"Customer {unit}",
+                             "segment": "enterprise", "acquired_on": "2020-01-01",
+                             "serving_unit": unit})
+    tokens = {}
+    for role in (Role.UNIT_LEAD, Role.STAFF, Role.VIEWER, Role.QUALITY_MANAGER):
+        tokens[role] = add_user(f"as-{role}", role, password=PASSWORD).token
+    Profile.objects.filter(role__in=[Role.UNIT_LEAD, Role.STAFF]).update(
+        org_unit=OrgUnit.objects.get(external_id="U-A"))
+    Person.objects.filter(external_id="P-S").update(
+        user=get_user_model().objects.get(username="as-staff"))
+    return tokens
+
+
+@pytest.fixture
+def by_unit(settings) -> None:
+    settings.READ_SCOPE = "unit"
+
+
+def _ids(client: Client, token: str, kind: str) -> list[str]:
+    answer = client.get(f"/api/{kind}/?limit=1000", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert answer.status_code == 200, answer.content
+    return sorted(item["external_id"] for item in answer.json()["items"])
+
+
+def _status(client: Client, token: str, path: str) -> int:
+    return client.get(path, HTTP_AUTHORIZATION=f"Bearer {token}").status_code
+
+
+ALL_NCS = ["NC-A1", "NC-B", "NC-B-SEEN"]
+
+
+# ---------------------------------------------------------------------------------------------
+# The API
+
+
+@pytest.mark.django_db
+def test_without_the_option_everyone_reads_everything(world, client):
+    for role in world:
+        assert _ids(client, world[role], "nonconformances") == ALL_NCS, role
+    assert _status(client, world[Role.UNIT_LEAD], "/api/nonconformances/NC-B") == 200
+
+
+@pytest.mark.django_db
+def test_a_unit_lead_reads_their_unit_and_below(world, client, by_unit):
+    lead = world[Role.UNIT_LEAD]
+    assert _ids(client, lead, "nonconformances") == ["NC-A1"]
+    assert _ids(client, lead, "actions") == []
+    assert _ids(client, lead, "customers") == ["C-U-A"]
+    assert _status(client, lead, "/api/nonconformances/NC-A1") == 200
+    assert _status(client, lead, "/api/nonconformances/NC-B") == 404
+    assert _status(client, lead, "/api/customers/C-U-B") == 404
+    # Organisation-wide records stay open: the org tree, the policy.
+    assert _ids(client, lead, "org-units") == ["U-A", "U-A1", "U-B"]
+
+
+@pytest.mark.django_db
+def test_staff_read_their_unit_their_actions_and_what_they_raised(world, client, by_unit):
+    staff = world[Role.STAFF]
+    assert _ids(client, staff, "nonconformances") == ["NC-A1", "NC-B-SEEN"]  # detected by them
+    assert _ids(client, staff, "actions") == ["A-B"]  # assigned, in another unit
+    raised = client.post("/api/nonconformances/", _nc("NC-NEW", "U-B"),
+                         content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {staff}")
+    assert raised.status_code == 201, raised.content
+    assert _status(client, staff, "/api/nonconformances/NC-NEW") == 200  # they created it
+    assert _status(client, staff, "/api/nonconformances/NC-B") == 404
+
+
+@pytest.mark.django_db
+def test_managers_and_viewers_keep_reading_everything(world, client, by_unit):
+    for role in (Role.QUALITY_MANAGER, Role.VIEWER):
+        assert _ids(client, world[role], "nonconformances") == ALL_NCS, role
+
+
+@pytest.mark.django_db
+def test_a_paged_export_through_the_api_has_only_their_rows(world, client, by_unit):
+    lead, rows, offset = world[Role.UNIT_LEAD], [], 0
+    while True:
+        page = client.get(f"/api/customers/?limit=1&offset={offset}",
+                          HTTP_AUTHORIZATION=f"Bearer {lead}").json()
+        rows += [item["external_id"] for item in page["items"]]
+        offset += 1
+        if offset >= page["count"]:
+            break
+    assert rows == ["C-U-A"]
+
+
+@pytest.mark.django_db
+def test_the_environment_variable_turns_it_on_and_a_bad_value_is_named(world, monkeypatch):
+    lead = get_user_model().objects.get(username="as-unit-lead")
+    kind = get_kind("nonconformances")
+    monkeypatch.setenv("QUALITYLOOP_READ_SCOPE", "unit")
+    assert permissions.restrict(kind.model.objects.all(), lead, kind).count() == 1
+    monkeypatch.setenv("QUALITYLOOP_READ_SCOPE", "units")
+    with pytest.raises(ImproperlyConfigured, match="QUALITYLOOP_READ_SCOPE is 'units'"):
+        permissions.restrict(kind.model.objects.all(), lead, kind)
+
+
+@pytest.mark.django_db
+def test_may_object_read_agrees_with_restrict(world, by_unit):
+    users = {u.username: u for u in get_user_model().objects.all()}
+    kind = get_kind("nonconformances")
+    for username in ("as-unit-lead", "as-staff", "as-viewer"):
+        user = users[username]
+        visible = set(permissions.restrict(kind.model.objects.all(), user, kind)
+                      .values_list("external_id", flat=True))
+        for nc in kind.model.objects.all():
+            assert permissions.may_object(user, nc, "read") is (nc.external_id in visible), (
+                username, nc.external_id)
+
+
+@pytest.mark.django_db
+def test_a_viewer_token_of_a_unit_lead_reads_only_the_unit(world, client, by_unit):
+    token = issue_token("as-unit-lead", "bi", role=Role.VIEWER)
+    assert _ids(client, token, "nonconformances") == ["NC-A1"]
+
+
+# ---------------------------------------------------------------------------------------------
+# The web pages
+
+
+@pytest.mark.django_db
+def test_the_web_list_and_detail_follow(world, client, by_unit):
+    client.login(username="as-unit-lead", password=PASSWORD)
+    page = client.get(reverse("record-list", args=["nonconformances"])).content.decode()
+    assert "NC-A1" in page and "NC-B" not in page
+    detail = reverse("record-detail", args=["nonconformances", "NC-B"])
+    assert client.get(detail).status_code == 404
+    assert client.get(reverse("record-detail", args=["nonconformances", "NC-A1"])).status_code \
+        == 200
+
+
+@pytest.mark.django_db
+def test_the_dashboard_is_narrowed_to_the_users_unit(world, client, by_unit):
+    client.login(username="as-unit-lead", password=PASSWORD)
+    assert client.get("/").context["unit"].external_id == "U-A"
+    assert client.get("/?unit=U-B").context["unit"].external_id == "U-A"  # not theirs
+    assert client.get("/?unit=U-A1").context["unit"].external_id == "U-A1"  # below theirs
+    client.logout()
+    client.login(username="as-viewer", password=PASSWORD)
+    assert client.get("/").context["unit"] is None
+    assert client.get("/?unit=U-B").context["unit"].external_id == "U-B"
+
+
+@pytest.mark.django_db
+def test_without_the_option_the_dashboard_is_not_narrowed(world, client):
+    client.login(username="as-unit-lead", password=PASSWORD)
+    assert client.get("/").context["unit"] is None
+    assert client.get("/?unit=U-B").context["unit"].external_id == "U-B"
+
+
+@pytest.mark.django_db
+def test_a_scoped_reader_without_a_unit_is_told_so(world, client, by_unit):
+    Profile.objects.filter(role=Role.UNIT_LEAD).update(org_unit=None)
+    client.login(username="as-unit-lead", password=PASSWORD)
+    answer = client.get("/")
+    assert answer.status_code == 403
