@@ -256,3 +256,50 @@ def _wait_for(job: Job, condition, seconds: float = 20) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+@pytest.mark.django_db
+def test_the_pdf_is_printed_by_a_job_and_downloaded_from_it(client, monkeypatch):
+    from qualityloop.report import render
+
+    printed: list[str] = []
+
+    def fake_pdf(document, path):
+        printed.append(document.subtitle)
+        path.write_bytes(b"%PDF-1.7 fake")
+        return path
+
+    monkeypatch.setattr(render, "write_pdf", fake_pdf)
+    monkeypatch.setenv("QUALITYLOOP_CHROMIUM", "/usr/bin/chromium")
+    monkeypatch.setattr(relationship_view, "pdf_available", lambda: True)
+    monkeypatch.setattr(report_module, "build_relationship_report",
+                        lambda *, unit=None, as_of=None, answer=None: _document(as_of))
+    client = _logged_in(client, "viewer")
+    running = _running_relationship_job(30, "Fitting")
+    waiting = client.get(reverse("relationship-report-pdf"))
+    assert waiting.status_code == 302 and waiting["Location"] == reverse("relationship")
+    running.delete()
+
+    response = client.get(reverse("relationship-report-pdf"))
+    assert response.status_code == 200 and b"".join(response.streaming_content) == b"%PDF-1.7 fake"
+    assert response["Content-Disposition"].startswith('attachment; filename="qualityloop-report-')
+    pdf_job = Job.objects.get(kind="report-pdf")
+    assert pdf_job.state == "done" and pdf_job.user.username == "rita"
+    again = client.get(reverse("relationship-report-pdf"))
+    assert again.status_code == 200 and len(printed) == 1, "a recent PDF is not printed again"
+    page = client.get(reverse("job", args=[pdf_job.pk])).content.decode()
+    assert f'href="{reverse("job-file", args=[pdf_job.pk])}"' in page
+
+    Job.objects.filter(kind="report-pdf").delete()
+    monkeypatch.setattr(render, "write_pdf", _no_chromium)
+    failed = client.get(reverse("relationship-report-pdf"))
+    pdf_job = Job.objects.get(kind="report-pdf")
+    assert failed.status_code == 302 and failed["Location"] == reverse("job", args=[pdf_job.pk])
+    page = client.get(failed["Location"]).content.decode()
+    assert "failed: /usr/bin/chromium could not print the report to PDF: it crashed" in page
+
+
+def _no_chromium(document, path):
+    from qualityloop.report.render import ReportError
+
+    raise ReportError("/usr/bin/chromium could not print the report to PDF: it crashed")

@@ -234,9 +234,11 @@ def _worded(problem: Exception) -> bool:
     """Whether the exception's own text is meant for the user (domain errors say what is
     wrong); anything else is a bug, shown by class and logged with its traceback."""
     from qualityloop.analytics.exceptions import ConvergenceError
+    from qualityloop.report.render import ReportError
     from qualityloop.services.importing import ImportFailed
 
-    return isinstance(problem, ValueError | ImportFailed | ConvergenceError | FileNotFoundError)
+    return isinstance(problem, ValueError | ImportFailed | ConvergenceError | FileNotFoundError
+                      | ReportError)
 
 
 def error_text(problem: Exception) -> str:
@@ -277,9 +279,18 @@ def load_object(job: Job) -> Any:
     return pickle.loads((result_folder() / name).read_bytes())  # noqa: S301 (our own file)
 
 
+def result_file(job: Job) -> Path:
+    """The file a finished job wrote into the result folder (``result['file']``)."""
+    name = Path(str(job.result.get("file", ""))).name
+    path = result_folder() / name
+    if not name or not path.is_file():
+        raise FileNotFoundError(f"job {job.pk} wrote no file, or it has been removed")
+    return path
+
+
 def _result_exists(job: Job) -> bool:
-    name = job.result.get("object")
-    return name is None or (result_folder() / Path(str(name)).name).exists()
+    names = [job.result[k] for k in ("object", "file") if k in job.result]
+    return all((result_folder() / Path(str(name)).name).exists() for name in names)
 
 
 def upload_folder() -> Path:
@@ -307,6 +318,20 @@ def relationship_job(job: Job) -> dict[str, Any]:
     return {"object": save_object(job, document)}
 
 
+def report_pdf_job(job: Job) -> dict[str, Any]:
+    """Print the document of the finished relationship job ``params['document_job']`` to PDF
+    with the server's Chromium; the file is kept in the result folder."""
+    from qualityloop.report.render import write_pdf
+
+    source = Job.objects.get(pk=job.params["document_job"])
+    report_progress(5, "Reading the report")
+    document = load_object(source)
+    report_progress(15, "Printing the report to PDF with Chromium")
+    name = f"job-{job.pk}-{uuid.uuid4().hex[:8]}.pdf"
+    write_pdf(document, result_folder() / name)
+    return {"file": name, "download_name": job.params.get("download_name", "report.pdf")}
+
+
 def import_job(job: Job) -> dict[str, Any]:
     """Import ``params['path']`` as ``params['kind']`` records, all or nothing, with row
     progress; the uploaded file's folder is removed afterwards."""
@@ -331,5 +356,6 @@ def _row_progress(done: int, total: int) -> None:
 
 HANDLERS: dict[str, Callable[[Job], dict[str, Any]]] = {
     "relationship": relationship_job,
+    "report-pdf": report_pdf_job,
     "import": import_job,
 }

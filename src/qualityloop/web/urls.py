@@ -47,6 +47,7 @@ urlpatterns = [
     path("relationship/report.pdf", relationship.report_pdf, name="relationship-report-pdf"),
     path("jobs/<int:job_id>/", jobs.job_page, name="job"),
     path("jobs/<int:job_id>/status/", jobs.job_status, name="job-status"),
+    path("jobs/<int:job_id>/file/", jobs.job_file, name="job-file"),
     path("spc/", spc.spc_page, name="spc"),
     path("spc/raise/", spc.raise_nonconformance, name="spc-raise"),
     *training.urlpatterns,

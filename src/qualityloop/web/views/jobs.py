@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
@@ -52,6 +52,22 @@ def job_status(request: HttpRequest, job_id: int) -> HttpResponse:
     """The job's state as an HTML fragment (what the page polls)."""
     job = _visible_job(request, job_id)
     return render(request, "qualityloop/_job_state.html", _job_context(job))
+
+
+def file_response(job: Job) -> FileResponse:
+    """The file a finished job wrote, as a download under the name it chose."""
+    try:
+        path = jobs.result_file(job)
+    except FileNotFoundError as missing:
+        raise Http404(str(missing)) from missing
+    name = Path(str(job.result.get("download_name") or path.name)).name
+    return FileResponse(path.open("rb"), as_attachment=True, filename=name)
+
+
+@login_required
+def job_file(request: HttpRequest, job_id: int) -> FileResponse:
+    """Download what a finished job made (the PDF of a report)."""
+    return file_response(_visible_job(request, job_id))
 
 
 def import_refusal(user: Any, kind: RecordKind) -> str | None:

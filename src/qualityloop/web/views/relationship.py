@@ -11,13 +11,11 @@ and day (or reuses the one under way or done in the last 10 minutes), polls its 
 from __future__ import annotations
 
 import datetime as dt
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -162,7 +160,8 @@ class _NotReady(Exception):
     """The report is still being made: send the visitor to the page that shows its progress."""
 
 
-def _download(request: HttpRequest) -> tuple[ReportDocument, OrgUnit | None]:
+def _finished_job(request: HttpRequest) -> tuple[Job, OrgUnit | None]:
+    """The unit's finished relationship job (404 when it failed, _NotReady while it runs)."""
     if not _allowed(request):
         raise Http404("no report for this account")
     unit = selected_unit(request)
@@ -171,6 +170,11 @@ def _download(request: HttpRequest) -> tuple[ReportDocument, OrgUnit | None]:
         raise Http404(job.error)
     if job.state != JobState.DONE:
         raise _NotReady
+    return job, unit
+
+
+def _download(request: HttpRequest) -> tuple[ReportDocument, OrgUnit | None]:
+    job, unit = _finished_job(request)
     try:
         return job_document(job), unit
     except FileNotFoundError as missing:
@@ -197,19 +201,23 @@ def report_html(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def report_pdf(request: HttpRequest) -> HttpResponse:
-    """The report printed to PDF by the server's Chromium (404 when it has none)."""
-    from qualityloop.report.render import ReportError, write_pdf
+def report_pdf(request: HttpRequest) -> HttpResponse | FileResponse:
+    """The report printed to PDF by the server's Chromium (404 when it has none), as a
+    background job: a PDF this user had printed in the last 10 minutes downloads at once,
+    otherwise the browser goes to the job's page, which offers the file when it is ready."""
+    from qualityloop.web.views.jobs import file_response
 
+    if not pdf_available():
+        raise Http404("the server has no Chromium to print PDFs with")
     try:
-        document, unit = _download(request)
+        job, unit = _finished_job(request)
     except _NotReady:
         return _to_the_page(request)
-    with tempfile.TemporaryDirectory(prefix="qualityloop-pdf-") as work:
-        try:
-            content = write_pdf(document, Path(work) / "report.pdf").read_bytes()
-        except ReportError as problem:
-            raise Http404(str(problem)) from problem
-    response = HttpResponse(content, content_type="application/pdf")
-    response["Content-Disposition"] = f'attachment; filename="{_file_name(unit, "pdf")}"'
-    return response
+    scope = unit.name if unit else "the whole organisation"
+    printing = jobs.start_or_reuse(
+        "report-pdf", key=f"report-pdf:{job.pk}:{request.user.pk}", fresh_for=FRESH,
+        title=f"PDF of the relationship report for {scope}", user=request.user,
+        params={"document_job": job.pk, "download_name": _file_name(unit, "pdf")})
+    if printing.state == JobState.DONE:
+        return file_response(printing)
+    return redirect("job", job_id=printing.pk)
