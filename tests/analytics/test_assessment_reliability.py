@@ -11,6 +11,8 @@ import pandas as pd
 import pytest
 
 from qualityloop.analytics.assessment import (
+    IndefiniteMatrixWarning,
+    assess_reliability,
     ave,
     composite_reliability,
     cronbach_alpha,
@@ -19,6 +21,7 @@ from qualityloop.analytics.assessment import (
     htmt,
     htmt_bootstrap,
     item_loadings,
+    load_instrument,
     pairwise_correlation,
     rho_a,
 )
@@ -240,6 +243,62 @@ def test_missing_answers_use_pairwise_complete_moments(mobi_with_gaps):
     mono = [correlation.loc[b, b].to_numpy()[np.triu_indices(len(b), 1)].mean()
             for b in (BLOCKS["IMAG"], BLOCKS["CUSA"])]
     assert table.loc["IMAG", "CUSA"] == pytest.approx(hetero / np.sqrt(mono[0] * mono[1]))
+
+
+def _items_whose_pairs_do_not_fit_together() -> pd.DataFrame:
+    """Three groups of respondents, each answering two of three items: x1 and x2 rise together,
+    x2 and x3 rise together, x1 and x3 fall together: no data set has these correlations."""
+    rng = np.random.default_rng(1)
+    a, b, c = (rng.normal(size=30) for _ in range(3))
+    gap = np.full(30, np.nan)
+    return pd.DataFrame({"x1": np.r_[a, gap, c],
+                         "x2": np.r_[a + 0.1 * rng.normal(size=30), b, gap],
+                         "x3": np.r_[gap, b + 0.1 * rng.normal(size=30), -c]})
+
+
+def test_an_indefinite_pairwise_matrix_is_smoothed_with_a_warning():
+    items = _items_whose_pairs_do_not_fit_together()
+    assert np.linalg.eigvalsh(items.corr().to_numpy()).min() < -0.5  # pandas leaves it so
+    with pytest.warns(IndefiniteMatrixWarning, match="not positive semidefinite"):
+        correlation = pairwise_correlation(items)
+    assert np.linalg.eigvalsh(correlation).min() >= -1e-9
+    np.testing.assert_allclose(np.diag(correlation), 1.0)
+    with pytest.warns(IndefiniteMatrixWarning):
+        loadings = item_loadings(items)
+    assert (loadings.abs() <= 1.0).all()
+
+
+def _three_item_yaml() -> str:
+    return """
+id: gaps
+name: Gaps
+version: "1"
+scale: {min: 1, max: 7}
+constructs:
+  - id: quality
+    name: Quality
+    items:
+      - {id: Q-x1, text: One}
+      - {id: Q-x2, text: Two}
+      - {id: Q-x3, text: Three}
+"""
+
+
+def test_assess_reliability_reports_the_smoothing_per_construct():
+    items = _items_whose_pairs_do_not_fit_together()
+    instrument = load_instrument(_three_item_yaml())
+    answers = (items.rank(pct=True) * 6 + 1).round().rename(columns=lambda c: f"Q-{c}")
+    result = assess_reliability(answers, instrument)
+    assert any("smoothed" in note and "Quality" in note for note in result.warnings)
+    assert result.constructs["alpha"].iloc[0] <= 1.0
+
+
+def test_complete_answers_are_never_smoothed(mobi):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", IndefiniteMatrixWarning)
+        np.testing.assert_allclose(pairwise_correlation(mobi), mobi.corr().to_numpy(), atol=1e-12)
 
 
 def test_too_few_shared_answers_is_an_error_not_nan():

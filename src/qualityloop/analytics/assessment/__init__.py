@@ -14,6 +14,7 @@ from qualityloop.analytics.assessment.instrument import (
 )
 from qualityloop.analytics.assessment.reliability import (
     THRESHOLDS,
+    IndefiniteMatrixWarning,
     ReliabilityAssessment,
     assess_reliability,
     ave,
@@ -27,6 +28,7 @@ from qualityloop.analytics.assessment.reliability import (
     pairwise_correlation,
     pairwise_covariance,
     rho_a,
+    smooth,
 )
 from qualityloop.analytics.assessment.scoring import (
     AnswerProblem,
@@ -42,6 +44,7 @@ from qualityloop.analytics.assessment.scoring import (
 __all__ = [
     "THRESHOLDS",
     "AnswerProblem",
+    "IndefiniteMatrixWarning",
     "Construct",
     "Instrument",
     "InstrumentError",
@@ -69,5 +72,6 @@ __all__ = [
     "pairwise_covariance",
     "reverse_keyed",
     "rho_a",
+    "smooth",
     "validate_responses",
 ]

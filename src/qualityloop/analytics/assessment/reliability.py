@@ -11,11 +11,17 @@ correlations: each pair of items uses the respondents who answered both (as R's
 ``cor(use = "pairwise.complete.obs")`` and psych's ``alpha``). A pair needs at least
 :data:`MIN_PAIRS` such respondents, and an item must vary; otherwise a ValueError names the items,
 so no statistic is ever a silent NaN. With complete data this is the ordinary estimate.
+Pairwise-complete matrices need not be positive semidefinite (each entry comes from other
+respondents); such a matrix would give loadings or alpha above 1, so it is smoothed to the
+nearest one of the same eigenvectors (the idea of psych's ``cor.smooth``) with an
+:class:`IndefiniteMatrixWarning`, which :func:`assess_reliability` reports per construct.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +38,13 @@ from qualityloop.analytics.assessment.scoring import (
 from qualityloop.analytics.validation import require_columns, to_pandas
 
 MIN_PAIRS = 3
+SMOOTHING_FLOOR = 1e-10
+"""Eigenvalues of a pairwise-complete matrix below this are raised to it (:func:`smooth`)."""
+
+
+class IndefiniteMatrixWarning(UserWarning):
+    """A pairwise-complete correlation or covariance matrix had a negative eigenvalue and was
+    smoothed (:func:`smooth`); statistics from it rest on respondents with gaps in their answers."""
 THRESHOLDS = {
     "alpha": 0.70,
     "rho_a": 0.70,
@@ -353,7 +366,11 @@ def pairwise_covariance(items: Any) -> np.ndarray:
     """Covariance matrix (n - 1 denominator) where each pair of columns uses the rows that have
     both; ValueError when a pair has fewer than :data:`MIN_PAIRS` such rows."""
     frame = _numeric(to_pandas(items))
-    return _pairwise_moments(frame.to_numpy(dtype=float), list(frame.columns))[0]
+    covariance = _pairwise_moments(frame.to_numpy(dtype=float), list(frame.columns))[0]
+    scale = np.sqrt(np.clip(np.diag(covariance), 0.0, None))
+    if not (scale > 0).all():
+        return covariance
+    return smooth(covariance / np.outer(scale, scale)) * np.outer(scale, scale)
 
 
 def pairwise_correlation(items: Any) -> np.ndarray:
@@ -361,7 +378,27 @@ def pairwise_correlation(items: Any) -> np.ndarray:
     means and variances of that pair, as pandas' ``DataFrame.corr``); ValueError naming an
     item that does not vary or a pair with fewer than :data:`MIN_PAIRS` shared rows."""
     frame = _numeric(to_pandas(items))
-    return _pairwise_correlation_array(frame.to_numpy(dtype=float), list(frame.columns))
+    return smooth(_pairwise_correlation_array(frame.to_numpy(dtype=float), list(frame.columns)))
+
+
+def smooth(correlation: np.ndarray) -> np.ndarray:
+    """``correlation`` unchanged when it is positive semidefinite; otherwise its eigenvalues below
+    :data:`SMOOTHING_FLOOR` raised to it, rescaled to keep their sum, and the result turned back
+    into a correlation matrix, with an :class:`IndefiniteMatrixWarning`."""
+    values, vectors = np.linalg.eigh(correlation)
+    if values.min() >= -SMOOTHING_FLOOR:
+        return correlation
+    raised = np.maximum(values, SMOOTHING_FLOOR)
+    raised *= values.sum() / raised.sum()
+    rebuilt = (vectors * raised) @ vectors.T
+    scale = np.sqrt(np.diag(rebuilt))
+    warnings.warn(
+        f"the pairwise-complete matrix of {len(values)} items was not positive semidefinite "
+        f"(smallest eigenvalue {values.min():.3g}); it was smoothed", IndefiniteMatrixWarning,
+        stacklevel=2)
+    smoothed = rebuilt / np.outer(scale, scale)
+    np.fill_diagonal(smoothed, 1.0)
+    return smoothed
 
 
 def _pairwise_correlation_array(
@@ -708,13 +745,27 @@ def _construct_statistics(
         return empty
     block = frame[items]
     try:
-        loadings = item_loadings(block)
-        return {"alpha": cronbach_alpha(block), "rho_a": rho_a(block),
-                "rho_c": composite_reliability(loadings), "ave": ave(loadings),
-                "loadings": loadings}
+        with _smoothing_noted(construct.name, notes):
+            loadings = item_loadings(block)
+            return {"alpha": cronbach_alpha(block), "rho_a": rho_a(block),
+                    "rho_c": composite_reliability(loadings), "ave": ave(loadings),
+                    "loadings": loadings}
     except ValueError as error:
         notes.append(f"{construct.name}: no statistics ({error}).")
         return empty
+
+
+@contextmanager
+def _smoothing_noted(construct_name: str, notes: list[str]) -> Iterator[None]:
+    """Turn the smoothing warnings raised inside into one note for the construct."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", IndefiniteMatrixWarning)
+        yield
+    note = (f"{construct_name}: the item correlations from respondents with gaps did not fit "
+            "together (not positive semidefinite) and were smoothed; read its statistics with "
+            "care and look at the missing answers.")
+    if any(issubclass(w.category, IndefiniteMatrixWarning) for w in caught) and note not in notes:
+        notes.append(note)
 
 
 def _loading_table(
@@ -729,11 +780,13 @@ def _loading_table(
         kept = usable[construct.id]
         for item in construct.items:
             loading = stats[construct.id]["loadings"].get(item.id, np.nan)
+            with _smoothing_noted(construct.name, notes):
+                alpha_if_dropped = _alpha_without(frame, kept, item.id)
             rows.append({
                 "item": item.id, "construct": construct.id, "reverse": item.reverse,
                 "used": item.id in kept, "loading": loading,
                 "loading_ok": _flag(loading, ">=", THRESHOLDS["loading"]),
-                "alpha_if_dropped": _alpha_without(frame, kept, item.id),
+                "alpha_if_dropped": alpha_if_dropped,
                 "answered": int(frame[item.id].notna().sum()),
                 "share_missing": float(frame[item.id].isna().mean()) if len(frame) else np.nan,
                 "mean": frame[item.id].mean(), "sd": frame[item.id].std(),
