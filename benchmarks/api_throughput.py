@@ -7,9 +7,10 @@ Makes the demo in a throwaway data folder (SQLite), adds a viewer with an API to
 production server (gunicorn, ``--workers``) on a free port and lets ``--clients`` client
 processes, each on one keep-alive connection, call an endpoint as fast as it answers for
 ``--seconds``: first the customer list (``/api/customers/?limit=50``, walking the pages), then
-one customer (``/api/customers/<id>``, ids in turn). Prints requests per second and latency
-percentiles for each. No peer: the figures are absolute. The clients share the machine's cores
-with the server, so on a small machine they take part of its capacity.
+one customer (``/api/customers/<id>``, ids in turn). Prints requests per second, latency
+percentiles and the server's CPU time per request (all its processes) for each. No peer: the
+figures are absolute. The clients share the machine's cores with the server, so on a small
+machine they take part of its capacity; the CPU time per request does not depend on that.
 """
 
 from __future__ import annotations
@@ -86,6 +87,23 @@ def stop_server(server: subprocess.Popen) -> None:
             server.wait()
 
 
+def server_cpu_seconds(group: int) -> float:
+    """CPU seconds (user + system) used so far by the processes of the server's process group.
+
+    Per request this is a figure that depends little on how loaded the machine is, unlike the
+    requests per second. Linux only (/proc); NaN elsewhere.
+    """
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # the process ended meanwhile
+        if int(fields[2]) == group:  # fields from state on: pgrp is the third
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK") if Path("/proc/self/stat").exists() else float("nan")
+
+
 def client(port: int, token: str, paths: list[str], seconds: float, start_at: float,
            queue: multiprocessing.Queue) -> None:
     """Call the paths in turn on one keep-alive connection; report latencies in seconds."""
@@ -159,7 +177,8 @@ def endpoints(customers: int, ids: list[str]) -> dict[str, Callable[[int], list[
     }
 
 
-def measure_endpoints(port: int, token: str, args: argparse.Namespace) -> None:
+def measure_endpoints(port: int, token: str, server_group: int,
+                      args: argparse.Namespace) -> None:
     load = os.getloadavg()
     print(f"server: {args.workers} gunicorn workers x 4 threads; {args.clients} clients, "
           f"{args.seconds:.0f} s per endpoint; load average {load[0]:.1f} {load[1]:.1f} "
@@ -167,10 +186,13 @@ def measure_endpoints(port: int, token: str, args: argparse.Namespace) -> None:
     ids = customer_ids(port, token, 1000)
     for name, paths_of in endpoints(args.customers, ids).items():
         hammer(port, token, paths_of, args.clients, 1.0)  # warm the workers up
+        cpu = server_cpu_seconds(server_group)
         r = hammer(port, token, paths_of, args.clients, args.seconds)
+        cpu_ms = (server_cpu_seconds(server_group) - cpu) * 1000 / r["requests"]
         print(f"{name:<32} {r['per_second']:7.0f} req/s  latency ms p50 {r['p50']:6.1f}  "
-              f"p90 {r['p90']:6.1f}  p99 {r['p99']:6.1f}  max {r['max']:6.1f}  "
-              f"({r['requests']:,} requests, {r['errors']} not 200)", flush=True)
+              f"p90 {r['p90']:6.1f}  p99 {r['p99']:6.1f}  max {r['max']:6.1f}  server CPU "
+              f"{cpu_ms:.1f} ms/request  ({r['requests']:,} requests, {r['errors']} not 200)",
+              flush=True)
 
 
 def main() -> None:
@@ -186,7 +208,7 @@ def main() -> None:
         token = prepare(home, args.customers)
         port = free_port()
         server = start_server(port, args.workers)
-        measure_endpoints(port, token, args)
+        measure_endpoints(port, token, server.pid, args)
     finally:
         if server is not None:
             stop_server(server)

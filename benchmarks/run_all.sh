@@ -55,9 +55,6 @@ run demo_generation.py "${demo[@]}"
 run import_orders.py "${import[@]}"
 run retention_scale.py "${scale[@]}"
 run api_throughput.py "${api[@]}"
-if [[ -f "$here/page_times.py" ]]; then
-    run page_times.py
-fi
 
 echo
 if ((${#failed[@]})); then
