@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from browser_support import _cli
+from browser_support import _cli, demo_site_env
 
 from qualityloop.services.demo import ROLE_LOGINS
 
@@ -24,20 +24,19 @@ LOGINS = {role: {"username": name, "password": password}
 """The demo's logins by role: quality-manager, unit-lead, staff."""
 
 
-def screenshot(page, name: str, full_page: bool = True) -> None:
-    """Save to test-results/ (and docs/screenshots/ with QUALITYLOOP_UPDATE_SCREENSHOTS=1)."""
+def screenshot(page, name: str, full_page: bool = True, docs: bool = True) -> None:
+    """Save to test-results/ (and, when ``docs``, to docs/screenshots/ with
+    QUALITYLOOP_UPDATE_SCREENSHOTS=1)."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(RESULTS / name), full_page=full_page)
-    if os.environ.get("QUALITYLOOP_UPDATE_SCREENSHOTS") == "1":
+    if docs and os.environ.get("QUALITYLOOP_UPDATE_SCREENSHOTS") == "1":
         shutil.copyfile(RESULTS / name, DOCS / name)
 
 
-def token_for(tmp_path_factory, username: str) -> str:
-    """A new API token of a demo login, issued through the CLI as an admin would."""
-    homes = sorted(tmp_path_factory.getbasetemp().glob("browser-home*"))
-    assert homes, "the demo_site fixture keeps its data folder under the session's temp folder"
-    env = {**os.environ, "QUALITYLOOP_HOME": str(homes[0])}
-    env.pop("DJANGO_SETTINGS_MODULE", None)
+def token_for(username: str) -> str:
+    """A new API token of a demo login, issued through the CLI as an admin would (after the
+    ``demo_site`` fixture has started)."""
+    env = demo_site_env()  # its data folder and, on PostgreSQL, its own database
     issued = subprocess.run([*_cli(), "user", "token", username, "--json"], env=env,
                             capture_output=True, text=True, timeout=120, check=False)
     assert issued.returncode == 0, issued.stderr[-2000:]
@@ -82,3 +81,13 @@ def take_complaint_step(page, step: str, investigation: str = "", response: str 
         " || document.querySelector('[data-testid=step-form] input[name=step]').value !== s",
         arg=step)
     assert not page.locator("[data-testid=step-refused]").count()
+
+
+def set_reference(page, name: str, ids: list[str]) -> None:
+    """Fill a reference field of a record form, a select or a typed field (external ids
+    separated by ';'), whichever the form offers."""
+    field = page.locator(f"#id_{name}")
+    if field.evaluate("e => e.tagName") == "SELECT":
+        field.select_option(ids)
+    else:
+        field.fill(";".join(ids))

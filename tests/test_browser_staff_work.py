@@ -32,8 +32,8 @@ STAFF, MANAGER = LOGINS["staff"], LOGINS["quality-manager"]
 
 
 @pytest.fixture(scope="module")
-def manager_token(demo_site, tmp_path_factory) -> str:
-    return token_for(tmp_path_factory, MANAGER["username"])
+def manager_token(demo_site) -> str:
+    return token_for(MANAGER["username"])
 
 
 def _complaint(base: str, token: str, handler: str | None, category: str) -> str:

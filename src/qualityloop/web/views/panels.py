@@ -3,7 +3,9 @@
 The generic list and detail views (``views/records.py``) call these hooks, so the parts specific
 to a kind live with that kind's workflow:
 
-- the complaint page gets the ISO 10002 workflow panel, the objective page its status panel;
+- the complaint page gets the ISO 10002 workflow panel, the objective page its status panel,
+  the design project page its reviews and escaped defects, the customer page their
+  requirements, measured performance and NPS trend;
 - the objective list gets a computed status column, the complaint list its service-level flags;
 - every list understands ``?attention=<filter>`` (and then ``&unit=<external id>``): the named
   filters of :mod:`qualityloop.services.attention` the dashboard links to.
@@ -32,6 +34,14 @@ def detail_panels(kind_name: str, obj: Any, user: Any) -> dict[str, Any]:
         from qualityloop.web.views import objectives
 
         return {"objective_panel": objectives.panel_context(obj, user)}
+    if kind_name == "customers":
+        from qualityloop.web.views import customer_page
+
+        return {"customer_panel": customer_page.customer_panel(obj, user)}
+    if kind_name == "design-projects":
+        from qualityloop.web.views import design
+
+        return {"design_panel": design.project_panel(obj, user)}
     return {}
 
 

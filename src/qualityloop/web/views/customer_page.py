@@ -1,0 +1,142 @@
+"""What the customer's page adds (ISO 9001 8.2, 9.1.2): the customer's requirements and their
+segment's with the latest measured performance (surpassed, met, missed), the measurements, the
+NPS trend of their segment by quarter next to their own scores, and the design reviews they took
+part in; with links that add a requirement, a measurement or a feedback response for them.
+
+The customer's complaints, feedback and nonconformances are listed by the generic page
+(``views/records.py``); together they are everything quality-related that happened to them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.core.cache import cache
+from django.db.models import Count, Max, Q
+from django.db.models.functions import TruncQuarter
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import urlencode
+
+from qualityloop.records.customers.models import (
+    Customer,
+    CustomerRequirement,
+    FeedbackResponse,
+    RequirementMeasurement,
+)
+from qualityloop.services import permissions
+from qualityloop.services.record_kinds import get_kind
+from qualityloop.web.views.new_links import new_record_url
+from qualityloop.web.views.objectives import sparkline
+
+MEASUREMENTS_SHOWN = 12
+NPS_QUARTERS = 8
+NPS_CACHE_SECONDS = 3600
+
+
+def customer_panel(customer: Customer, user: Any) -> dict[str, Any]:
+    """Everything the customer-focus panel of the customer's page shows."""
+    requirements = _requirements(customer)
+    own_scores = list(customer.feedback.filter(nps__isnull=False)
+                      .order_by("responded_on", "pk").values_list("responded_on", "nps"))
+    trend = segment_nps_by_quarter(customer.segment, timezone.localdate())
+    return {
+        "customer": customer, "requirements": requirements,
+        "missed": sum(r["status"] == "missed" for r in requirements),
+        "measurements": _measurements(customer),
+        "nps_trend": trend,
+        "nps_spark": sparkline([q["nps"] for q in trend if q["nps"] is not None]),
+        "own_scores": own_scores[-NPS_QUARTERS:],
+        "own_spark": sparkline([float(s) for _day, s in own_scores if s is not None]),
+        "design_reviews": list(customer.design_reviews.select_related("project")
+                               .order_by("-held_on", "pk")[:MEASUREMENTS_SHOWN]),
+        "add_requirement": new_record_url(user, "requirements", {"customer": customer.external_id}),
+        "add_feedback": new_record_url(user, "feedback", {"customer": customer.external_id}),
+        "add_complaint": new_record_url(user, "complaints", {"customer": customer.external_id}),
+        "may_measure": permissions.may(user, get_kind("requirement-measurements"),
+                                       permissions.Action.CREATE),
+    }
+
+
+def _requirements(customer: Customer) -> list[dict[str, Any]]:
+    """The customer's own requirements and their segment's, each with this customer's latest
+    measurement (a measurement of an own requirement may name no customer) and its outcome."""
+    found = (CustomerRequirement.objects
+             .filter(Q(customer=customer) | Q(customer__isnull=True, segment=customer.segment))
+             .order_by("customer_id", "title", "pk"))
+    shown = []
+    for requirement in found:
+        mine = Q(customer=customer)
+        if requirement.customer_id == customer.pk:
+            mine |= Q(customer__isnull=True)
+        latest = requirement.measurements.filter(mine).order_by("-measured_on", "-pk").first()
+        shown.append({
+            "requirement": requirement, "latest": latest,
+            "status": latest.outcome if latest else "not-measured",
+            "scope": "customer" if requirement.customer_id else "segment",
+            "measure_url": reverse("record-create", args=["requirement-measurements"]) + "?"
+            + urlencode({"requirement": requirement.external_id,
+                         "customer": customer.external_id,
+                         "measured_on": timezone.localdate().isoformat()}),
+        })
+    return shown
+
+
+def _measurements(customer: Customer) -> list[RequirementMeasurement]:
+    own = Q(customer=customer) | Q(customer__isnull=True, requirement__customer=customer)
+    return list(RequirementMeasurement.objects.filter(own).select_related("requirement")
+                .order_by("-measured_on", "-pk")[:MEASUREMENTS_SHOWN])
+
+
+def segment_nps_by_quarter(segment: str, as_of: dt.date,
+                           quarters: int = NPS_QUARTERS) -> list[dict[str, Any]]:
+    """NPS (% promoters 9-10 minus % detractors 0-6) of the segment's responses per calendar
+    quarter, the last ``quarters`` quarters up to ``as_of``, oldest first; a quarter without
+    responses has ``nps`` None. Cached for an hour per segment and day.
+
+    Returns
+    -------
+    list of dict
+        Keys: ``quarter`` (e.g. "2026 Q3"), ``start`` (its first day), ``responses``, ``nps``.
+    """
+    newest = FeedbackResponse.objects.aggregate(newest=Max("pk"))["newest"]
+    key = f"customer-page:segment-nps:{segment}:{as_of.isoformat()}:{quarters}:{newest}"
+    found = cache.get(key)
+    if found is None:
+        found = _segment_nps(segment, as_of, quarters)
+        cache.set(key, found, NPS_CACHE_SECONDS)
+    return found
+
+
+def _quarter_start(day: dt.date) -> dt.date:
+    return dt.date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+
+
+def _quarters_back(start: dt.date, n: int) -> dt.date:
+    months = start.year * 12 + start.month - 1 - 3 * n
+    return dt.date(months // 12, months % 12 + 1, 1)
+
+
+def _segment_nps(segment: str, as_of: dt.date, quarters: int) -> list[dict[str, Any]]:
+    last = _quarter_start(as_of)
+    first = _quarters_back(last, quarters - 1)
+    rows = (FeedbackResponse.objects
+            .filter(customer__segment=segment, nps__isnull=False, responded_on__gte=first,
+                    responded_on__lte=as_of)
+            .annotate(quarter=TruncQuarter("responded_on")).values("quarter")
+            .annotate(n=Count("id"), promoters=Count("id", filter=Q(nps__gte=9)),
+                      detractors=Count("id", filter=Q(nps__lte=6))))
+    by_start = {_as_date(r["quarter"]): (r["n"], r["promoters"], r["detractors"]) for r in rows}
+    trend = []
+    for back in range(quarters - 1, -1, -1):
+        start = _quarters_back(last, back)
+        n, promoters, detractors = by_start.get(start, (0, 0, 0))
+        nps = round(100 * (promoters - detractors) / n, 1) if n else None
+        trend.append({"quarter": f"{start.year} Q{(start.month - 1) // 3 + 1}",
+                      "start": start, "responses": n, "nps": nps})
+    return trend
+
+
+def _as_date(value: dt.date | dt.datetime) -> dt.date:
+    return value.date() if isinstance(value, dt.datetime) else value
