@@ -304,6 +304,16 @@ def test_uploads_are_limited_in_size_and_type(import_url, name, content, status,
     assert SurveyResponse.objects.count() == 2
 
 
+def test_the_record_import_page_checks_uploads_too():
+    client = _admin()
+    url = reverse("record-import", args=["org-units"])
+    latin1 = SimpleUploadedFile("units.csv", "external_id,name\nU-1,Köln\n".encode("cp1252"))
+    refused = client.post(url, {"file": latin1})
+    assert refused.status_code == 415
+    assert "units.csv: not UTF-8 text" in refused.content.decode()
+    assert not OrgUnit.objects.exists()
+
+
 def test_every_upload_path_goes_through_the_upload_checks():
     """A new view reading request.FILES (or a ninja File) must call web/uploads.py."""
     unchecked = []
