@@ -177,10 +177,14 @@ def test_a_failing_import_shows_every_problem_and_writes_nothing(client):
 @pytest.mark.django_db
 def test_jobs_and_imports_are_kept_to_their_users(client):
     owner = _logged_in(client, "admin", "ada")
+    listing = owner.get(reverse("record-list", args=["org-units"])).content.decode()
+    assert f'href="{reverse("record-import", args=["org-units"])}"' in listing
     upload = SimpleUploadedFile("units.csv", _units_csv(1), content_type="text/csv")
     job_url = owner.post(reverse("record-import", args=["org-units"]), {"file": upload})["Location"]
     client.logout()
     viewer = _logged_in(client, "viewer", "vic")
+    listing = viewer.get(reverse("record-list", args=["org-units"])).content.decode()
+    assert 'data-testid="import-records"' not in listing
     assert viewer.get(job_url).status_code == 404
     refused = viewer.post(reverse("record-import", args=["org-units"]),
                           {"file": SimpleUploadedFile("u.csv", _units_csv(1))})

@@ -31,6 +31,14 @@ def may_create(user, kind) -> bool:
 
 
 @register.filter
+def may_import(user, kind) -> bool:
+    """Whether the user may import files of ``kind`` records (the "Import" button)."""
+    from qualityloop.web.views.jobs import import_refusal
+
+    return import_refusal(user, kind) is None
+
+
+@register.filter
 def may_change(user, obj) -> bool:
     """Whether the user may change this record (its "Edit" button)."""
     return permissions.may_object(user, obj, permissions.Action.CHANGE)

@@ -84,15 +84,13 @@ def pdf_available() -> bool:
 def _context(unit: OrgUnit | None, job: Job | None) -> dict[str, Any]:
     query = f"?unit={unit.external_id}" if unit else ""
     return {"allowed": True, "unit": unit, "unit_query": query, "job": job, "document": None,
-            "sections": None, "problem": "", "pdf": pdf_available(),
+            "sections": None, "problem": "", "pdf": False,
             "poll_url": reverse("relationship-body") + query}
 
 
 def _with_job(context: dict[str, Any]) -> dict[str, Any]:
     """The context for the job's state: its document and sections when done, its error when
     failed, else the job itself (the template shows its progress)."""
-    from qualityloop.report.render import document_sections
-
     job = context["job"]
     if job is None or not job.finished:
         return context
@@ -102,9 +100,13 @@ def _with_job(context: dict[str, Any]) -> dict[str, Any]:
         document = job_document(job)
     except FileNotFoundError as missing:
         return {**context, "problem": f"The finished report could not be read: {missing}."}
+    # Imported only for a finished job: while a job's thread imports the report modules, a
+    # progress poll would otherwise wait for the import lock (seconds on a cold start).
+    from qualityloop.report.render import document_sections
+
     sections = document_sections(document)
     _link_actions(document, sections)
-    return {**context, "document": document, "sections": sections}
+    return {**context, "document": document, "sections": sections, "pdf": pdf_available()}
 
 
 def _link_actions(document: ReportDocument, sections: list[dict[str, Any]]) -> None:
