@@ -307,3 +307,18 @@ def _no_chromium(document, path):
     from qualityloop.report.render import ReportError
 
     raise ReportError("/usr/bin/chromium could not print the report to PDF: it crashed")
+
+
+@pytest.mark.django_db
+def test_result_files_are_kept_a_day(monkeypatch):
+    import os
+
+    old, new = jobs.result_folder() / "job-1-old.pickle", jobs.result_folder() / "job-2-new.pdf"
+    old.write_bytes(b"x")
+    new.write_bytes(b"y")
+    day_and_a_bit = time.time() - jobs.RESULTS_KEPT.total_seconds() - 60
+    os.utime(old, (day_and_a_bit, day_and_a_bit))
+    monkeypatch.setitem(jobs.HANDLERS, "nothing", lambda job: {})
+    assert jobs.start("nothing", title="Nothing").state == "done"
+    assert not old.exists() and new.exists()
+    new.unlink()

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 # A queued or running job that has not moved for this long is taken as abandoned (the thread
 # backend survives no restart; a worker may have been killed) and is not reused.
 STALE_AFTER = dt.timedelta(minutes=15)
+# What jobs made is kept this long (a day: pages reuse a result for minutes, downloads for hours).
+RESULTS_KEPT = dt.timedelta(days=1)
 # Progress is written at most this often (seconds), and always when the percentage changes.
 WRITE_EVERY = 0.5
 
@@ -149,6 +151,7 @@ def start(kind: str, *, title: str, params: dict[str, Any] | None = None, user: 
 
     if kind not in HANDLERS:
         raise ValueError(f"unknown job kind {kind!r}; expected one of {', '.join(HANDLERS)}")
+    prune_results()
     job = Job.objects.create(kind=kind, title=title, params=params or {}, key=key,
                              user=user if getattr(user, "pk", None) else None)
     try:
@@ -258,6 +261,18 @@ def result_folder() -> Path:
     folder = Path(settings.DATA_HOME) / "job-results"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def prune_results(older_than: dt.timedelta = RESULTS_KEPT) -> int:
+    """Remove result files older than ``older_than`` (their jobs stay, as the record); returns
+    how many were removed."""
+    cutoff = time.time() - older_than.total_seconds()
+    removed = 0
+    for path in result_folder().iterdir():
+        if path.is_file() and path.stat().st_mtime < cutoff:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def save_object(job: Job, value: Any) -> str:
