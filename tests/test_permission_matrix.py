@@ -568,3 +568,45 @@ def test_reading_by_unit_plugs_into_read_scope(tokens, client, monkeypatch):
     assert call("get", "/api/policies/POL-OTHER").status_code == 200
     everyone = _api(client, tokens[Role.VIEWER])("get", "/api/nonconformances/").json()
     assert everyone["count"] == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# Scoped tokens: every operation again, with a token limited below its user's role
+
+SCOPED = [("as-admin", Role.ADMIN, Role.VIEWER),
+          ("as-tm-lead", Role.TOP_MANAGEMENT, Role.UNIT_LEAD)]
+"""(user, their role, the token's scope): an admin's read-only token for a reporting tool, and a
+top manager of U-OWN with a unit-lead token."""
+
+
+@pytest.fixture(scope="module")
+def scoped_tokens(tokens, django_db_blocker) -> dict[str, str]:
+    """One scoped token per SCOPED user, made inside the module's rolled-back transaction."""
+    with django_db_blocker.unblock():
+        manager = get_user_model().objects.create_user("as-tm-lead", password=PASSWORD)
+        Profile.objects.create(user=manager, role=Role.TOP_MANAGEMENT,
+                               org_unit=OrgUnit.objects.get(external_id="U-OWN"))
+        users = get_user_model().objects.in_bulk([name for name, *_ in SCOPED],
+                                                 field_name="username")
+        return {name: ApiToken.issue(users[name], "scoped", role=scope)[1]
+                for name, _role, scope in SCOPED}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("username", "role", "scope"), SCOPED)
+def test_a_scoped_token_does_what_both_its_scope_and_its_user_may(scoped_tokens, client,
+                                                                  username, role, scope):
+    wrong = []
+    for operation in operations():
+        target = target_of(operation)
+        for variant in variants(operation):
+            with transaction.atomic():  # each request's changes are undone for the next
+                response = send(client, scoped_tokens[username], operation, variant)
+                transaction.set_rollback(True)
+            allowed = (expected_allowed(target, scope, variant)
+                       and expected_allowed(target, role, variant))
+            refused = response.status_code in (401, 403, 404) or response.status_code >= 500
+            if allowed == refused or (not allowed and response.status_code != 403):
+                wrong.append(f"{operation['key']} {variant}: {response.status_code} "
+                             f"{response.content.decode()[:120]}")
+    assert not wrong, "\n".join(wrong)

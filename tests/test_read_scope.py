@@ -209,3 +209,4 @@ def test_a_scoped_reader_without_a_unit_is_told_so(world, client, by_unit):
     client.login(username="as-unit-lead", password=PASSWORD)
     answer = client.get("/")
     assert answer.status_code == 403
+    assert "reads only their own org unit and has none" in answer.content.decode()

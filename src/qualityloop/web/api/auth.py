@@ -10,7 +10,11 @@ from qualityloop.records.accounts.models import ApiToken
 
 
 class TokenAuth(HttpBearer):
-    """Bearer-token authentication against the hashed tokens of ``ApiToken``."""
+    """Bearer-token authentication against the hashed tokens of ``ApiToken``.
+
+    The user returned carries the token's scope (``ApiToken.authenticate`` sets ``token_role``),
+    so every permission question of the request is judged by the lower of that scope and the
+    user's current role (``role_of``, ``permissions.scope_of``)."""
 
     def authenticate(self, request: HttpRequest, token: str):
         user = ApiToken.authenticate(token)
