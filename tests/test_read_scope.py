@@ -104,6 +104,11 @@ def test_a_unit_lead_reads_their_unit_and_below(world, client, by_unit):
     assert _status(client, lead, "/api/nonconformances/NC-A1") == 200
     assert _status(client, lead, "/api/nonconformances/NC-B") == 404
     assert _status(client, lead, "/api/customers/C-U-B") == 404
+    assert _status(client, lead, "/api/nonconformances/NC-A1/history") == 200
+    assert _status(client, lead, "/api/nonconformances/NC-B/history") == 404
+    get_kind("nonconformances").model.objects.filter(external_id="NC-A1").delete()
+    assert _status(client, lead, "/api/nonconformances/NC-A1/history") == 404  # unit unknown
+    assert _status(client, world[Role.VIEWER], "/api/nonconformances/NC-A1/history") == 200
     # Organisation-wide records stay open: the org tree, the policy.
     assert _ids(client, lead, "org-units") == ["U-A", "U-A1", "U-B"]
 

@@ -425,6 +425,16 @@ def restrict(queryset: models.QuerySet, user, kind: RecordKind,
     return queryset.filter(_reach(user, kind, scope, str(action)))
 
 
+def may_read_history(user, kind: RecordKind, external_id: str) -> bool:
+    """Whether ``user`` may read the history of the record of ``kind`` called ``external_id``:
+    the record's history when they may read the record; a deleted record's history when they
+    read every record of the kind (under unit reading its unit is no longer known for sure)."""
+    current = kind.model._base_manager.filter(external_id=external_id)
+    if current.exists():
+        return restrict(current, user, kind).exists()
+    return scope_of(user, kind, Action.READ) is A
+
+
 def units_of(user) -> list[int]:
     """Primary keys of the user's org unit and every unit below it (empty without a unit)."""
     profile = Profile.objects.filter(user=user).select_related("org_unit").first()

@@ -146,7 +146,7 @@ def build_router(kind: RecordKind) -> Router:
         def record_history(request: HttpRequest, external_id: str):
             _allow(request, kind, Action.READ)
             entries = history_of(kind, external_id)
-            if not entries:
+            if not entries or not permissions.may_read_history(caller(request), kind, external_id):
                 raise HttpError(404, _not_found(kind, external_id))
             return entries
 
