@@ -59,11 +59,11 @@ SECURITY_SETTINGS = (
 def production_settings(home: Path, **extra: str) -> dict:
     """The security settings ``qualityloop.web.settings`` has under the production environment
     (QUALITYLOOP_PRODUCTION=1 behind an HTTPS proxy) plus ``extra`` variables."""
-    env = {**os.environ, "QUALITYLOOP_HOME": str(home), "QUALITYLOOP_PRODUCTION": "1",
-           "QUALITYLOOP_HTTPS": "1", "QUALITYLOOP_SECRET_KEY": secrets.token_urlsafe(50),
-           "QUALITYLOOP_ALLOWED_HOSTS": "testserver", **extra}
-    for name in ("DJANGO_SETTINGS_MODULE", "QUALITYLOOP_DEBUG", "QUALITYLOOP_DATABASE_URL"):
-        env.pop(name, None)
+    env = {name: value for name, value in os.environ.items()  # the defaults, not the shell's
+           if not name.startswith("QUALITYLOOP_") and name != "DJANGO_SETTINGS_MODULE"}
+    env.update({"QUALITYLOOP_HOME": str(home), "QUALITYLOOP_PRODUCTION": "1",
+                "QUALITYLOOP_HTTPS": "1", "QUALITYLOOP_SECRET_KEY": secrets.token_urlsafe(50),
+                "QUALITYLOOP_ALLOWED_HOSTS": "testserver", **extra})
     script = ("import json, qualityloop.web.settings as s; "
               f"print(json.dumps({{n: getattr(s, n, None) for n in {SECURITY_SETTINGS!r}}}))")
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
