@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import urllib.request
@@ -91,3 +92,16 @@ def set_reference(page, name: str, ids: list[str]) -> None:
         field.select_option(ids)
     else:
         field.fill(";".join(ids))
+
+
+def submit_record_form(page) -> str:
+    """Submit the record form and wait for the record's page; its external id. A form sent back
+    with errors fails at once, naming them."""
+    page.click("#record-form button[type=submit]")
+    page.wait_for_function(
+        "() => !/\\/new\\/$/.test(location.pathname)"
+        " || document.querySelector('[data-testid=form-errors]')", timeout=60_000)
+    errors = page.locator("[data-testid=form-errors], .field-error")
+    assert not errors.count(), "the form was refused: " + " | ".join(errors.all_inner_texts())
+    page.wait_for_url(re.compile(r".*/records/[a-z-]+/(?!new/)[^/?]+/$"))
+    return page.url.rstrip("/").rsplit("/", 1)[1]

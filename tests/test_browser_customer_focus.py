@@ -12,12 +12,18 @@ docs/screenshots/customer.png.
 from __future__ import annotations
 
 import datetime as dt
-import re
 import uuid
 
 import pytest
 from browser_support import log_in
-from browser_workflows import LOGINS, api, first_id, screenshot, token_for
+from browser_workflows import (
+    LOGINS,
+    api,
+    first_id,
+    screenshot,
+    submit_record_form,
+    token_for,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -42,14 +48,6 @@ def newcomer(demo_site) -> dict:
     return {"id": customer, "unit": unit, "token": token}
 
 
-def _create(page) -> str:
-    """Submit the record form; the id of the record it opens."""
-    page.click("#record-form button[type=submit]")
-    page.wait_for_url(re.compile(r".*/records/[a-z-]+/(?!new/)[^/?]+/$"))
-    assert not page.locator("[data-testid=form-errors]").count()
-    return page.url.rstrip("/").rsplit("/", 1)[1]
-
-
 def _requirement_row(page, requirement: str):
     return page.locator(f"[data-testid=customer-requirements] tr[data-requirement='{requirement}']")
 
@@ -72,7 +70,7 @@ def test_customer_requirement_feedback_and_everything_on_the_customer_page(
     page.fill("#id_target", "95")
     page.fill("#id_surpass_threshold", "99")
     page.select_option("#id_direction", "higher")
-    requirement = _create(page)
+    requirement = submit_record_form(page)
     page.goto(customer_url)
     assert _requirement_row(page, requirement).get_attribute("data-status") == "not-measured"
 
@@ -80,7 +78,7 @@ def test_customer_requirement_feedback_and_everything_on_the_customer_page(
     page.wait_for_url("**/records/requirement-measurements/new/**")
     assert page.input_value("#id_requirement") == requirement
     page.fill("#id_value", "91")
-    measurement = _create(page)
+    measurement = submit_record_form(page)
     page.goto(customer_url)
     row = _requirement_row(page, requirement)
     assert row.get_attribute("data-status") == "missed"
@@ -94,7 +92,7 @@ def test_customer_requirement_feedback_and_everything_on_the_customer_page(
     page.fill("#id_nps", "3")
     page.fill("#id_csat", "2")
     page.fill("#id_comment", "Deliveries keep slipping.")
-    feedback = _create(page)
+    feedback = submit_record_form(page)
     page.goto(customer_url)
     trend = page.locator("[data-testid=nps-trend]")
     assert trend.locator("[data-testid=own-nps]").all_inner_texts() == ["3"]
@@ -109,7 +107,7 @@ def test_customer_requirement_feedback_and_everything_on_the_customer_page(
     page.fill("#id_received_on", _today())
     page.fill("#id_category", "Late delivery")
     page.fill("#id_description", "Third late delivery this quarter.")
-    complaint = _create(page)
+    complaint = submit_record_form(page)
 
     nc = f"NC-FOCUS-{uuid.uuid4().hex[:6].upper()}"
     api(base, newcomer["token"], "POST", "/nonconformances/", {
@@ -123,4 +121,22 @@ def test_customer_requirement_feedback_and_everything_on_the_customer_page(
     for record in (complaint, feedback, nc):
         assert record in side, f"{record} is on the customer's page"
     assert _requirement_row(page, requirement).get_attribute("data-status") == "missed"
+    screenshot(page, "customer-walk.png", docs=False)
+
+
+def test_a_demo_customer_page_shows_their_quality_history(desktop_page, demo_site, newcomer):
+    """A customer of the demo who took part in a design review: the page shows its
+    requirements with outcomes, the NPS trend and the reviews (docs/screenshots/customer.png)."""
+    page = desktop_page
+    base, _ = demo_site
+    review = api(base, newcomer["token"], "GET", "/design-reviews/?limit=50")["items"]
+    customer = next(c for r in review for c in r["customer_participants"])
+    log_in(page, base, MANAGER, f"/records/customers/{customer}/")
+    focus = page.locator("[data-testid=customer-focus]")
+    assert focus.locator("[data-testid=customer-requirements] tr[data-requirement]").count() >= 1
+    assert page.locator("[data-testid=customer-design-reviews] a").count() >= 1
+    statuses = {s for s in focus.locator("tr[data-status]").evaluate_all(
+        "rows => rows.map(r => r.dataset.status)")}
+    assert statuses <= {"surpassed", "met", "missed", "not-measured"}
+    assert page.locator("[data-testid=nps-trend] td[data-quarter]").count() == 8
     screenshot(page, "customer.png")

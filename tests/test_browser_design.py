@@ -17,7 +17,14 @@ import re
 
 import pytest
 from browser_support import log_in
-from browser_workflows import LOGINS, api, screenshot, set_reference, token_for
+from browser_workflows import (
+    LOGINS,
+    api,
+    screenshot,
+    set_reference,
+    submit_record_form,
+    token_for,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -38,14 +45,6 @@ def customers(demo_site) -> list[dict]:
     return api(base, token, "GET", "/customers/?limit=2")["items"]
 
 
-def _create(page) -> str:
-    """Submit the record form; the id of the record it opens."""
-    page.click("#record-form button[type=submit]")
-    page.wait_for_url(re.compile(r".*/records/[a-z-]+/(?!new/)[^/?]+/$"))
-    assert not page.locator("[data-testid=form-errors]").count()
-    return page.url.rstrip("/").rsplit("/", 1)[1]
-
-
 def _new_project(page, base: str) -> tuple[str, str]:
     page.click("nav.mainnav >> text=Design")
     page.wait_for_url("**/design/")
@@ -58,7 +57,7 @@ def _new_project(page, base: str) -> tuple[str, str]:
     unit = page.input_value("#id_org_unit")
     page.fill("#id_started_on", _days_ago(150))
     page.select_option("#id_current_stage", "pilot")
-    return _create(page), unit
+    return submit_record_form(page), unit
 
 
 def _record_review(page, stage: str, customer_ids: list[str], defects: int, held: int) -> None:
@@ -69,7 +68,7 @@ def _record_review(page, stage: str, customer_ids: list[str], defects: int, held
     set_reference(page, "customer_participants", customer_ids)
     page.fill("#id_defects_found", str(defects))
     page.fill("#id_notes", f"{stage} review with the customers' engineers")
-    _create(page)
+    submit_record_form(page)
 
 
 def test_design_project_reviews_customers_and_escapes(desktop_page, demo_site, customers):
@@ -94,7 +93,7 @@ def test_design_project_reviews_customers_and_escapes(desktop_page, demo_site, c
     page.select_option("#id_source", "inspection")
     page.select_option("#id_severity", "major")
     page.fill("#id_description", "Found at end-of-line vibration test, 3 of 200 couplings.")
-    escape = _create(page)
+    escape = submit_record_form(page)
 
     page.goto(f"{base}/records/design-projects/{project}/")
     rows = page.locator("[data-testid=project-reviews] tbody tr")

@@ -99,6 +99,13 @@ def test_customer_page_shows_requirements_with_their_latest_outcome(org, client)
     # Another customer of the segment sees the segment's requirement, not C-1's own one.
     other = _page(page, "/records/customers/C-5/")
     assert 'data-requirement="R-SEG"' in other and 'data-requirement="R-1"' not in other
+    # A segment-wide measurement (no customer) is the segment requirement's latest for each.
+    cm.RequirementMeasurement.objects.create(
+        external_id="RM-SEG", requirement=cm.CustomerRequirement.objects.get(external_id="R-SEG"),
+        measured_on=days_ago(1), value=20)
+    other = _page(page, "/records/customers/C-5/")
+    assert _status(other, "R-SEG") == "met" and "segment-wide" in other
+    assert other.count("RM-SEG") == 1  # linked from the row, not listed as the customer's own
 
 
 def test_customer_page_shows_their_nps_scores_and_design_reviews(org, client):

@@ -60,20 +60,19 @@ def customer_panel(customer: Customer, user: Any) -> dict[str, Any]:
 
 
 def _requirements(customer: Customer) -> list[dict[str, Any]]:
-    """The customer's own requirements and their segment's, each with this customer's latest
-    measurement (a measurement of an own requirement may name no customer) and its outcome."""
-    found = (CustomerRequirement.objects
-             .filter(Q(customer=customer) | Q(customer__isnull=True, segment=customer.segment))
-             .order_by("customer_id", "title", "pk"))
+    """The customer's own requirements and their segment's, each with its latest measurement
+    for this customer or for everyone it applies to (a measurement naming no customer: for a
+    segment's requirement, segment-wide) and its outcome."""
+    found = list(CustomerRequirement.objects
+                 .filter(Q(customer=customer) | Q(customer__isnull=True, segment=customer.segment))
+                 .order_by("customer_id", "title", "pk"))
+    latest = _latest_measurements(customer, [r.pk for r in found])
     shown = []
     for requirement in found:
-        mine = Q(customer=customer)
-        if requirement.customer_id == customer.pk:
-            mine |= Q(customer__isnull=True)
-        latest = requirement.measurements.filter(mine).order_by("-measured_on", "-pk").first()
+        last = latest.get(requirement.pk)
         shown.append({
-            "requirement": requirement, "latest": latest,
-            "status": latest.outcome if latest else "not-measured",
+            "requirement": requirement, "latest": last,
+            "status": last.outcome if last else "not-measured",
             "scope": "customer" if requirement.customer_id else "segment",
             "measure_url": reverse("record-create", args=["requirement-measurements"]) + "?"
             + urlencode({"requirement": requirement.external_id,
@@ -81,6 +80,24 @@ def _requirements(customer: Customer) -> list[dict[str, Any]]:
                          "measured_on": timezone.localdate().isoformat()}),
         })
     return shown
+
+
+def _latest_measurements(customer: Customer,
+                         requirement_ids: list[int]) -> dict[int, RequirementMeasurement]:
+    """Requirement id -> its latest measurement for the customer or naming no customer.
+
+    Two queries, each on one index (the customer's, the requirements'): an OR of the two
+    scanned every measurement of a large organisation (8 s at 100,000 customers)."""
+    mine = RequirementMeasurement.objects.filter(customer=customer,
+                                                 requirement_id__in=requirement_ids)
+    shared = RequirementMeasurement.objects.filter(requirement_id__in=requirement_ids,
+                                                   customer__isnull=True)
+    latest: dict[int, RequirementMeasurement] = {}
+    for m in [*mine, *shared]:
+        held = latest.get(m.requirement_id)
+        if held is None or (m.measured_on, m.pk) > (held.measured_on, held.pk):
+            latest[m.requirement_id] = m
+    return latest
 
 
 def _measurements(customer: Customer) -> list[RequirementMeasurement]:
@@ -93,7 +110,10 @@ def segment_nps_by_quarter(segment: str, as_of: dt.date,
                            quarters: int = NPS_QUARTERS) -> list[dict[str, Any]]:
     """NPS (% promoters 9-10 minus % detractors 0-6) of the segment's responses per calendar
     quarter, the last ``quarters`` quarters up to ``as_of``, oldest first; a quarter without
-    responses has ``nps`` None. Cached for an hour per segment and day.
+    responses has ``nps`` None.
+
+    Every segment is counted in one query and kept for an hour per day; a new response (a
+    higher largest id) is a new cache key, so it shows at once.
 
     Returns
     -------
@@ -101,12 +121,12 @@ def segment_nps_by_quarter(segment: str, as_of: dt.date,
         Keys: ``quarter`` (e.g. "2026 Q3"), ``start`` (its first day), ``responses``, ``nps``.
     """
     newest = FeedbackResponse.objects.aggregate(newest=Max("pk"))["newest"]
-    key = f"customer-page:segment-nps:{segment}:{as_of.isoformat()}:{quarters}:{newest}"
-    found = cache.get(key)
-    if found is None:
-        found = _segment_nps(segment, as_of, quarters)
-        cache.set(key, found, NPS_CACHE_SECONDS)
-    return found
+    key = f"customer-page:segment-nps:{as_of.isoformat()}:{quarters}:{newest}"
+    counts = cache.get(key)
+    if counts is None:
+        counts = _segment_counts(as_of, quarters)
+        cache.set(key, counts, NPS_CACHE_SECONDS)
+    return _trend(counts.get(segment, {}), as_of, quarters)
 
 
 def _quarter_start(day: dt.date) -> dt.date:
@@ -118,16 +138,26 @@ def _quarters_back(start: dt.date, n: int) -> dt.date:
     return dt.date(months // 12, months % 12 + 1, 1)
 
 
-def _segment_nps(segment: str, as_of: dt.date, quarters: int) -> list[dict[str, Any]]:
-    last = _quarter_start(as_of)
-    first = _quarters_back(last, quarters - 1)
+def _segment_counts(as_of: dt.date,
+                    quarters: int) -> dict[str, dict[dt.date, tuple[int, int, int]]]:
+    """Segment -> quarter start -> (responses with an NPS, promoters, detractors)."""
+    first = _quarters_back(_quarter_start(as_of), quarters - 1)
     rows = (FeedbackResponse.objects
-            .filter(customer__segment=segment, nps__isnull=False, responded_on__gte=first,
-                    responded_on__lte=as_of)
-            .annotate(quarter=TruncQuarter("responded_on")).values("quarter")
+            .filter(nps__isnull=False, responded_on__gte=first, responded_on__lte=as_of)
+            .annotate(quarter=TruncQuarter("responded_on"))
+            .values("customer__segment", "quarter")
             .annotate(n=Count("id"), promoters=Count("id", filter=Q(nps__gte=9)),
                       detractors=Count("id", filter=Q(nps__lte=6))))
-    by_start = {_as_date(r["quarter"]): (r["n"], r["promoters"], r["detractors"]) for r in rows}
+    counts: dict[str, dict[dt.date, tuple[int, int, int]]] = {}
+    for r in rows:
+        counts.setdefault(r["customer__segment"], {})[_as_date(r["quarter"])] = (
+            r["n"], r["promoters"], r["detractors"])
+    return counts
+
+
+def _trend(by_start: dict[dt.date, tuple[int, int, int]], as_of: dt.date,
+           quarters: int) -> list[dict[str, Any]]:
+    last = _quarter_start(as_of)
     trend = []
     for back in range(quarters - 1, -1, -1):
         start = _quarters_back(last, back)
