@@ -121,7 +121,9 @@ def cohort_retention(
     table = _checked_table(transactions, customer_id, datetime, monetary, period, breakdown)
     periods = _purchase_periods(table, customer_id, datetime, period, breakdown, monetary)
     size = engine.period_size(period)
-    last_number = engine.execute(periods.aggregate(last=periods.number.max()))["last"].iloc[0]
+    # From the transactions, not from ``periods``: a plain scan instead of a second grouping.
+    last = engine.period_number(engine.period_start(table[datetime], period), period).max()
+    last_number = engine.execute(table.aggregate(last=last))["last"].iloc[0]
     if pd.isna(last_number):
         raise ValueError(f"transactions has no row with both {customer_id!r} and {datetime!r}; "
                          "there are no cohorts to count")
@@ -163,16 +165,18 @@ def _purchase_periods(
 def _cells_expr(periods: ir.Table, kind: str, cumulative: bool, size: int) -> ir.Table:
     """Counts (and spend) per cohort, segment and offset."""
     if kind == "first_time":
-        # The window goes into a column before the filter: Ibis compiles a filter on a window
-        # expression for Spark with a column reference Spark cannot resolve.
-        ranked = periods.mutate(first=periods.number.min().over(group_by=periods.cid))
-        starts = ranked.filter(ranked.number == ranked.first)
+        # One cohort per customer, their first period: a grouping and an equality join (every
+        # period of a customer is at or after their first), cheaper than a window function and
+        # an inequality join.
+        starts = periods.group_by(scid=periods.cid).aggregate(
+            cohort=periods.start.argmin(periods.number), cohort_number=periods.number.min(),
+            cohort_segment=periods.segment.argmin(periods.number))
+        joined = starts.join(periods, starts.scid == periods.cid)
     else:
-        starts = periods
-    starts = starts.select(scid=starts.cid, cohort=starts.start, cohort_number=starts.number,
-                           cohort_segment=starts.segment)
-    joined = starts.join(periods, (starts.scid == periods.cid)
-                         & (periods.number >= starts.cohort_number))
+        starts = periods.select(scid=periods.cid, cohort=periods.start,
+                                cohort_number=periods.number, cohort_segment=periods.segment)
+        joined = starts.join(periods, (starts.scid == periods.cid)
+                             & (periods.number >= starts.cohort_number))
     joined = joined.mutate(offset=((joined.number - joined.cohort_number) / size).cast("int64"))
     keys = ["cohort_segment", "cohort", "offset"]
     if not cumulative:
