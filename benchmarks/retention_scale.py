@@ -46,6 +46,7 @@ LIFETIMES_PYTHON = os.environ.get("PEERS_PYTHON", str(
 END = "2024-12-31"
 # Rough peak bytes per transaction, from the 10M runs here: to skip a peer that cannot fit.
 BYTES_PER_ROW = {"lifetimes-rfm": 180, "pandas-rfm": 190, "pandas-cohort": 115}
+PEERS = {"rfm": ["lifetimes-rfm", "pandas-rfm"], "cohort": ["pandas-cohort"]}
 SCANNED = {"rfm": ["customer_id", "date", "spend"], "cohort": ["customer_id", "date"]}
 
 
@@ -200,11 +201,12 @@ def figures(run: dict) -> str:
             f"peak {run['peak_mb']:6,.0f} MiB")
 
 
-def run_size(n: int, bandwidth: float, lifetimes_max: int, repeats: int,
+def run_size(n: int, bandwidth: float, lifetimes_max: int, repeats: int, tasks: list[str],
              folder: Path) -> list[dict]:
     data = transactions_file(n)
     rows = []
-    for task, peers in (("rfm", ["lifetimes-rfm", "pandas-rfm"]), ("cohort", ["pandas-cohort"])):
+    for task in tasks:
+        peers = PEERS[task]
         ours = measure(f"ours-{task}", data, folder / f"ours-{task}.parquet", repeats)
         bound = scanned_bytes(n, SCANNED[task]) / bandwidth
         print(f"{task:>6} {'ours':<14} {figures(ours)}  (scan lower bound {bound:.3f} s: "
@@ -244,6 +246,8 @@ def main() -> None:
                         help="largest size lifetimes is run at (it needs ~180 bytes per row)")
     parser.add_argument("--repeats", type=int,
                         help="runs per measurement, best taken (default 3 up to 1M rows, else 1)")
+    parser.add_argument("--tasks", nargs="+", choices=list(PEERS), default=list(PEERS),
+                        help="what to measure (default both)")
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--worker")
     parser.add_argument("--data")
@@ -263,7 +267,8 @@ def main() -> None:
         for n in args.sizes:
             repeats = args.repeats or (3 if n <= 1_000_000 else 1)
             print(f"\n{n:,} transactions ({n // 10:,} customers), best of {repeats}", flush=True)
-            results += run_size(n, bandwidth, args.lifetimes_max, repeats, Path(folder))
+            results += run_size(n, bandwidth, args.lifetimes_max, repeats, args.tasks,
+                                Path(folder))
     print(f"\nload average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     if args.json:
         Path(args.json).write_text(json.dumps(
