@@ -5,12 +5,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from qualityloop.records.jobs.choices import JobState
 
-class JobState(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    DONE = "done", "Done"
-    FAILED = "failed", "Failed"
+__all__ = ["Job", "JobState"]
 
 
 class Job(models.Model):
