@@ -202,6 +202,19 @@ def test_the_dashboard_is_narrowed_to_the_users_unit(world, client, by_unit):
 
 
 @pytest.mark.django_db
+def test_the_training_matrix_opens_on_the_users_unit(world, client, by_unit):
+    """The page opens on a first unit by name when none is asked for (U-B's people): a unit
+    reader gets their own instead."""
+    OrgUnit.objects.filter(external_id="U-B").update(name="A first unit")
+    client.login(username="as-viewer", password=PASSWORD)
+    assert client.get("/training/matrix/").context["unit"].external_id == "U-B"
+    client.logout()
+    client.login(username="as-unit-lead", password=PASSWORD)
+    assert client.get("/training/matrix/").context["unit"].external_id == "U-A"
+    assert client.get("/training/matrix/?unit=").context["unit"].external_id == "U-A"
+
+
+@pytest.mark.django_db
 def test_without_the_option_the_dashboard_is_not_narrowed(world, client):
     client.login(username="as-unit-lead", password=PASSWORD)
     assert client.get("/").context["unit"] is None

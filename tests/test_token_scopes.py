@@ -148,7 +148,8 @@ def test_a_refusal_names_the_tokens_limit(world, client):
     answer = client.post("/api/org-units/", {"external_id": "U-X", "name": "X", "kind": "site"},
                          content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}")
     assert answer.status_code == 403
-    assert "API token limited to 'viewer'" in answer.json()["detail"]
+    assert "has the role 'viewer' (Viewer (read only)) through an API token limited to it " \
+        "(their own: 'admin')" in answer.json()["detail"]
 
 
 @pytest.mark.django_db

@@ -40,7 +40,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 
 from qualityloop.records.accounts.choices import WRITE_ROLES, Role
-from qualityloop.records.accounts.models import Profile, own_role, role_of
+from qualityloop.records.accounts.models import Profile, role_of, roles_of
 from qualityloop.services.record_kinds import RecordKind, kind_for_model
 
 
@@ -313,17 +313,18 @@ def may_read_audit(user) -> bool:
 
 
 def _refusal(user, kind: RecordKind, action: str) -> str | None:
-    role = role_of(user)
+    own, role = roles_of(user)
     name = _username(user)
     if role is None:
         return f"user {name!r} has no role; ask an administrator to give you one"
     wanted = _write_actions(kind) if action == Action.WRITE else [action]
-    if any(scope_of(user, kind, one) is not N for one in wanted):
+    if any(_scope(kind, one, own, role) is not N for one in wanted):
         return None
     label = Role(role).label if role in Role.values else role
-    who = f"user {name!r} has the role {role!r} ({label}){_token_note(user, role)}"
+    token = "" if own == role else f" through an API token limited to it (their own: {own!r})"
+    who = f"user {name!r} has the role {role!r} ({label}){token}"
     if action in (Action.WRITE, Action.CREATE, Action.CHANGE, Action.DELETE) and (
-            role not in WRITE_ROLES or not any(scope_of(user, kind, one) is not N
+            role not in WRITE_ROLES or not any(_scope(kind, one, own, role) is not N
                                                for one in _write_actions(kind))):
         return f"{who} and may read {kind.name} but not create, change or delete them"
     return f"{who} and may not {_verb(action)} {kind.name}"
@@ -349,9 +350,12 @@ def scope_of(user, kind: RecordKind | str, action: Action | str) -> Scope:
         Where the token's and the user's cells differ and neither reaches all, ``Scope.NONE``
         (a unit lead's staff-scoped token does not work on assigned records outside the unit).
     """
-    acting = role_of(user)
+    return _scope(kind, action, *roles_of(user))
+
+
+def _scope(kind: RecordKind | str, action: Action | str, own: str | None,
+           acting: str | None) -> Scope:
     scope = rule(kind, action, acting)
-    own = own_role(user)
     if own == acting:
         return scope
     return _meet(scope, rule(kind, action, own))
@@ -362,11 +366,6 @@ def _meet(one: Scope, other: Scope) -> Scope:
     if one is other or other is A:
         return one
     return other if one is A else N
-
-
-def _token_note(user, role: str) -> str:
-    own = own_role(user)
-    return "" if own == role else f" through an API token limited to {role!r} (their own: {own!r})"
 
 
 def _write_actions(kind: RecordKind) -> list[str]:

@@ -52,7 +52,7 @@ def own_role(user) -> str | None:
     if user is None or not user.is_authenticated:
         return None
     if user.is_superuser:
-        return Role.ADMIN
+        return Role.ADMIN.value
     if hasattr(user, OWN_ROLE):  # read with the user by ApiToken.authenticate, for this request
         return getattr(user, OWN_ROLE)
     profile = Profile.objects.filter(user=user).only("role").first()

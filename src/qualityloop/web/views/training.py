@@ -31,7 +31,7 @@ def _default_unit() -> OrgUnit | None:
 def matrix_page(request: HttpRequest) -> HttpResponse:
     """``/training/matrix/?unit=``: people x courses of a unit, colour-coded, and the due list."""
     # No ?unit= at all: a first unit; ?unit= empty: the whole organisation (the select's choice).
-    unit = selected_unit(request) if "unit" in request.GET else _default_unit()
+    unit = selected_unit(request, default=_default_unit)
     matrix = training.competence_matrix(unit)
     too_many = len(matrix.people) > MAX_PEOPLE
     context = {

@@ -19,11 +19,20 @@ CACHE_SECONDS = 60
 T = TypeVar("T")
 
 
-def selected_unit(request: HttpRequest) -> OrgUnit | None:
+def selected_unit(request: HttpRequest,
+                  default: Callable[[], OrgUnit | None] | None = None) -> OrgUnit | None:
     """The unit named by ``?unit=EXTERNAL_ID``; None for the whole organisation.
 
     A user who reads only their own unit (``QUALITYLOOP_READ_SCOPE=unit``: unit leads and staff,
     see ``permissions.reading_units``) gets their own unit unless they name one below it.
+
+    Parameters
+    ----------
+    request
+        The page's request.
+    default
+        Gives the unit when the request has no ``?unit=`` at all (a page that opens on a first
+        unit); without it, no ``?unit=`` is the whole organisation.
 
     Raises
     ------
@@ -31,7 +40,10 @@ def selected_unit(request: HttpRequest) -> OrgUnit | None:
         For such a user without an org unit: there is no figure they may see.
     """
     external_id = request.GET.get("unit", "").strip()
-    asked = OrgUnit.objects.filter(external_id=external_id).first() if external_id else None
+    if default is not None and "unit" not in request.GET:
+        asked = default()
+    else:
+        asked = OrgUnit.objects.filter(external_id=external_id).first() if external_id else None
     reach = permissions.reading_units(request.user)
     if reach is None or (asked is not None and asked.pk in reach):
         return asked
