@@ -12,7 +12,9 @@ database:
   two users share each record, each changing its own column, without ``If-Match``;
 - ``appended``: record -> the tags appended to its description by read-modify-write with
   ``If-Match`` (every tag must be there once; a 412 is a refused stale write, retried);
-- ``conflicts``: how many 412 answers came back.
+- ``conflicts``: how many 412 answers came back;
+- ``pending``: writes sent whose answer never came (the run stopped while they were in flight):
+  the server may or may not have made them, so the checks allow either.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ RUN = CONFIG["run"]
 RATE = float(CONFIG["rate"])
 
 LEDGER: dict = {"created": [], "own_updates": defaultdict(dict), "own_writes": Counter(),
-                "appended": defaultdict(list), "conflicts": 0, "gave_up": 0}
+                "appended": defaultdict(list), "conflicts": 0, "gave_up": 0, "pending": []}
 _numbers = itertools.count(1)  # unique parts of external ids and tags
 _users: defaultdict[str, itertools.count] = defaultdict(itertools.count)  # users of a class
 
@@ -184,9 +186,12 @@ class OwnFieldUpdater(FastHttpUser):
         value = next(_numbers)
         if self.column == "cost_of_poor_quality":
             value = value + 0.25
+        sent = [self.record, self.column, value]
+        LEDGER["pending"].append(sent)
         with self.client.patch(f"/api/nonconformances/{self.record}", json={self.column: value},
                                headers=_bearer(self.role), name="/api/nonconformances/{id} (PATCH)",
                                catch_response=True) as answer:
+            LEDGER["pending"].remove(sent)
             if answer.status_code == 200:
                 LEDGER["own_updates"][self.record][self.column] = value
                 LEDGER["own_writes"][self.record] += 1
@@ -218,8 +223,11 @@ class HotAppender(FastHttpUser):
                 return
             body = {"description": (read.json()["description"] + " " + tag).strip()}
             headers = {**_bearer(self.role), "If-Match": read.headers["ETag"]}
+            sent = [record, "description", tag]
+            LEDGER["pending"].append(sent)
             with self.client.patch(url, json=body, headers=headers, catch_response=True,
                                    name="/api/nonconformances/{hot} (PATCH If-Match)") as answer:
+                LEDGER["pending"].remove(sent)
                 if answer.status_code == 200:
                     LEDGER["appended"][record].append(tag)
                     return

@@ -23,7 +23,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 # CI runs this next to another test process on 2 cores, which the server and locust share:
 # measured here under such load (docs/load-test.md), well under what the long form holds.
-RATE = int(os.environ.get("QUALITYLOOP_LOAD_RATE", "60"))
+RATE = int(os.environ.get("QUALITYLOOP_LOAD_RATE", "50"))
 SECONDS = int(os.environ.get("QUALITYLOOP_LOAD_SECONDS", "12"))
 
 
@@ -93,10 +93,15 @@ def test_an_append_written_over_is_reported():
     lost = check_appends(_Records({"HOT-0": "u1n1 u1n3"}), ["HOT-0"], ledger)
     assert len(lost) == 1 and "1 acknowledged appends lost ['u2n2']" in lost[0]
     repeated = check_appends(_Records({"HOT-0": "u1n1 u2n2 u2n2 u1n3"}), ["HOT-0"], ledger)
-    assert "1 unacknowledged or repeated ['u2n2']" in repeated[0]
+    assert "1 repeated ['u2n2']" in repeated[0]
+    stray = check_appends(_Records({"HOT-0": "u1n1 u2n2 u1n3 u9n9"}), ["HOT-0"], ledger)
+    assert "1 never sent ['u9n9']" in stray[0]
+    # A write whose answer never came (the run stopped) may or may not have been made.
+    ledger["pending"] = [["HOT-0", "description", "u9n9"]]
+    assert check_appends(_Records({"HOT-0": "u1n1 u2n2 u1n3 u9n9"}), ["HOT-0"], ledger) == []
 
 
 def test_the_users_split_the_rate_and_updaters_come_in_pairs():
     counts = _runner().user_counts(200)
     assert counts["OwnFieldUpdater"] % 2 == 0
-    assert sum(counts.values()) * 4 >= 200
+    assert sum(counts.values()) >= 200
