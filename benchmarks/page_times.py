@@ -6,8 +6,12 @@ prints per page: the first request in a fresh process with an empty cache (cold)
 the next requests (warm) and the number of SQL queries of a warm request. Pages whose warm time is
 over the budget are flagged; so is a cold time over the budget.
 
-Each page's cold time is measured in its own fresh Python process (imports, template loading and
-every cache empty), so the figures do not depend on the order the pages are visited in.
+Each page's cold time is measured in its own fresh Python process, prepared as a server process
+is before its first request (``page_cache.warm_up``: views imported, chart renderer started) and
+with every cache emptied (the per-process cache and the shared daily page cache in
+QUALITYLOOP_HOME/page-cache, which this script therefore clears), so the figures do not depend
+on the order the pages are visited in. ``--no-server-start`` leaves the preparation to the first
+request (as before the warm-up existed).
 
 Usage::
 
@@ -131,14 +135,25 @@ def _timed_get(client, url: str) -> tuple[float, int, int]:
     return elapsed, len(captured.captured_queries), response.status_code
 
 
-def measure(username: str, url: str, warm: int, clear_cache: bool) -> dict:
-    """Time ``url`` for ``username`` in this process: the first request, then ``warm`` more."""
+def measure(username: str, url: str, warm: int, clear_cache: bool,
+            server_start: bool = True) -> dict:
+    """Time ``url`` for ``username`` in this process: the first request, then ``warm`` more.
+
+    ``clear_cache`` empties the per-process cache and the shared daily page cache first;
+    ``server_start`` prepares the process as a server does before its first request
+    (``page_cache.warm_up``: imports and chart renderer, no figures).
+    """
     _start_django()
     from django.core.cache import cache
+
+    from qualityloop.web import page_cache
 
     client = _client(username)
     if clear_cache:
         cache.clear()
+        page_cache.store().clear()
+    if server_start:
+        page_cache.warm_up(charts=True, figures=False)
     first_ms, first_queries, status = _timed_get(client, url)
     runs = [_timed_get(client, url) for _ in range(warm)]
     return {
@@ -148,8 +163,10 @@ def measure(username: str, url: str, warm: int, clear_cache: bool) -> dict:
     }
 
 
-def _measure_in_fresh_process(username: str, url: str, warm: int) -> dict:
+def _measure_in_fresh_process(username: str, url: str, warm: int, server_start: bool) -> dict:
     command = [sys.executable, __file__, "--child", username, url, "--warm", str(warm)]
+    if not server_start:
+        command.append("--no-server-start")
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode:
         return {"error": done.stderr.strip().splitlines()[-1] if done.stderr else "failed"}
@@ -181,11 +198,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="pages whose name contains this text")
     parser.add_argument("--users", default=",".join(USERS), help="comma-separated logins")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--no-server-start", action="store_true",
+                        help="cold: skip what a server does before its first request "
+                        "(imports, chart renderer): the first request pays for them")
     parser.add_argument("--child", nargs=2, metavar=("USER", "URL"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         username, url = args.child
-        print(json.dumps(measure(username, url, warm=args.warm, clear_cache=True)))
+        print(json.dumps(measure(username, url, warm=args.warm, clear_cache=True,
+                                 server_start=not args.no_server_start)))
         return 0
     _start_django()
     chosen = [p for p in pages() if args.only in p.name]
@@ -197,7 +218,8 @@ def main(argv: list[str] | None = None) -> int:
                 found = measure(username, page.url, max(args.warm, 1), clear_cache=False)
                 found["cold_ms"] = None
             else:
-                found = _measure_in_fresh_process(username, page.url, args.warm)
+                found = _measure_in_fresh_process(username, page.url, args.warm,
+                                                  not args.no_server_start)
             results.append({"page": page.name, "url": page.url, "user": username, **found})
             print(_row(page, username, found), flush=True)
     if args.json:

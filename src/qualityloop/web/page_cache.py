@@ -10,9 +10,13 @@ the newest and last changed customer, feedback response and org unit. Importing 
 or responses therefore makes the next request compute afresh; a change to an existing order's
 amount (orders keep no history and are rarely edited) is picked up the next day.
 
-:func:`warm_up` is what a server process does before its first request (web/wsgi.py): import
-the URL configuration (every view and the analytics behind them), start the chart renderer, and
-fill the whole organisation's dashboard figures in a background thread if they are missing.
+:func:`warm_up` is what the embedded server (``qualityloop serve``, web/server.py) does before
+its first request: import the URL configuration (every view and the analytics behind them: about
+10 s on a busy 2-core machine), start the chart renderer (1-2 s), and fill the whole
+organisation's dashboard figures in a background thread if they are missing (2-4 s on the
+100,000-customer demo). Without it the first visitor after a start waited for all three.
+The production server (gunicorn) does not call it yet: importing everything in its master before
+the fork made a start take longer than the tests allow on a busy machine.
 """
 
 from __future__ import annotations
@@ -52,9 +56,10 @@ def data_stamp() -> str:
     look-ups only: ``updated_at`` of customers and responses is indexed for this)."""
     from qualityloop.records.customers.models import Customer, FeedbackResponse, Order
 
-    parts = [Order.objects.aggregate(v=Max("pk"))["v"]]
-    for model in (Customer, FeedbackResponse, OrgUnit):
-        parts += model.objects.aggregate(n=Max("pk"), t=Max("updated_at")).values()
+    # One MAX per query: SQLite answers a lone MIN/MAX from the index, two together by a scan.
+    parts = [model.objects.aggregate(v=Max(field))["v"]
+             for model in (Order, Customer, FeedbackResponse, OrgUnit)
+             for field in ("pk", "updated_at") if (model, field) != (Order, "updated_at")]
     return "|".join(p.isoformat() if isinstance(p, dt.datetime) else str(p or 0) for p in parts)
 
 
@@ -87,16 +92,24 @@ def refresh(name: str, unit: OrgUnit | None, compute: Callable[[], Any]) -> None
     store().set(_key(name, unit, timezone.localdate(), data_stamp()), compute(), DAY_SECONDS)
 
 
-def warm_up(background: bool = True) -> None:
-    """Prepare a server process before its first request (see the module docstring)."""
+def warm_up(charts: bool = True, figures: bool = True) -> None:
+    """Prepare a server process before its first request (see the module docstring).
+
+    Parameters
+    ----------
+    charts
+        Start the chart renderer. Not in a process that will fork: the renderer's threads do
+        not survive a fork.
+    figures
+        Fill the whole organisation's dashboard figures in a background thread if missing.
+    """
     from django.urls import get_resolver
 
     get_resolver().url_patterns  # noqa: B018 - imports every view module
-    _start_chart_renderer()
-    if background:
+    if charts:
+        _start_chart_renderer()
+    if figures:
         threading.Thread(target=_fill_dashboard, name="qualityloop-warm-up", daemon=True).start()
-    else:
-        _fill_dashboard()
 
 
 def _start_chart_renderer() -> None:

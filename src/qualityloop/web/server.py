@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import socket
+import threading
 from collections.abc import MutableMapping
 
 PRODUCTION_VARIABLE = "QUALITYLOOP_PRODUCTION"
@@ -35,8 +36,11 @@ def run(host: str = "127.0.0.1", port: int = 8000, threads: int = 8) -> None:
     """Serve with waitress in this process (the embedded default)."""
     from waitress import serve
 
+    from qualityloop.web.page_cache import warm_up
     from qualityloop.web.wsgi import application
 
+    # In the background: the health check answers at once, the first page finds the work done.
+    threading.Thread(target=warm_up, name="qualityloop-warm-up", daemon=True).start()
     serve(application, host=host, port=port, threads=threads, ident="QualityLoop")
 
 

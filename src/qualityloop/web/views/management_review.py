@@ -22,6 +22,7 @@ from qualityloop.services import permissions, problem_solving
 from qualityloop.services.record_kinds import get_kind
 from qualityloop.services.record_writer import RowInvalid
 from qualityloop.services.retention import RetentionOverview
+from qualityloop.web import page_cache
 from qualityloop.web.forms.records import record_form_class
 from qualityloop.web.views.record_forms import refused
 from qualityloop.web.views.records import detail_context, record_url
@@ -31,8 +32,9 @@ REVIEW_ACTION_FIELDS = ("description", "owner", "due_on")
 
 
 def _headline() -> dict[str, Any]:
-    """The retention headline, cached: it reads every order."""
-    return cached_for_unit("retention-headline", None, lambda: RetentionOverview().headline())
+    """The retention headline from the shared daily cache: it reads every order (about 40 s
+    on the 100,000-customer demo's 3.4 million orders)."""
+    return page_cache.daily("retention-headline", None, lambda: RetentionOverview().headline())
 
 
 def pack_url(name: str, start: dt.date, end: dt.date) -> str:

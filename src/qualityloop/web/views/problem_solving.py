@@ -24,13 +24,13 @@ from qualityloop.services.record_kinds import get_kind
 from qualityloop.services.record_writer import RowInvalid
 from qualityloop.web.views import nc_workflow
 from qualityloop.web.views.record_forms import refused
-from qualityloop.web.views.records import detail_context, history_entries, record_url
+from qualityloop.web.views.records import detail_context, history_entries, record_url, references
 
 
 def _nc(request: HttpRequest, external_id: str) -> Nonconformance:
     kind = get_kind(service.NCS)
     visible = permissions.restrict(Nonconformance.objects.all(), request.user, kind)
-    return get_object_or_404(visible, external_id=external_id)
+    return get_object_or_404(visible.select_related(*references(kind)), external_id=external_id)
 
 
 def _page(request: HttpRequest, nc: Nonconformance, status: int,

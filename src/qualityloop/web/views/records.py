@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
 from django.db import models
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils.http import urlencode
+from simple_history.utils import get_m2m_reverse_field_name
 
 from qualityloop.records.base import external_ids, linked_pks, pks_of_link_rows
 from qualityloop.services import metrics, permissions
@@ -92,6 +93,11 @@ def many_cells(obj: models.Model, column: Column) -> tuple[list[Cell], int]:
 
 
 # List --------------------------------------------------------------------------------------
+
+
+def references(kind: RecordKind) -> list[str]:
+    """The kind's single references, to load with the record (one query, not one each)."""
+    return [c.name for c in kind.columns if c.is_reference]
 
 
 def list_columns(kind: RecordKind) -> list[Column]:
@@ -182,6 +188,17 @@ def _ordering(kind: RecordKind) -> list[str]:
     return [*ordering, "-pk" if ordering[-1].startswith("-") else "pk"]
 
 
+def _page(records: models.QuerySet, number: Any, related: list[str]) -> Page:
+    """One page of ``records``: the page's primary keys first, then its records with their
+    references. A deep page of millions of orders skips rows of the index alone; skipping
+    rows of the query with its joins took half a second at page 500."""
+    page = Paginator(records.values_list("pk", flat=True), PAGE_SIZE).get_page(number)
+    pks = list(page.object_list)
+    found = records.model._default_manager.select_related(*related).in_bulk(pks)
+    page.object_list = [found[pk] for pk in pks if pk in found]
+    return page
+
+
 @login_required
 def record_list(request: HttpRequest, kind_name: str) -> HttpResponse:
     """Records of one kind with search, choice filters, reference filters and pagination."""
@@ -196,10 +213,8 @@ def record_list(request: HttpRequest, kind_name: str) -> HttpResponse:
         records = records.filter(_search(kind, query))
     if any(c.is_multi_reference for c in kind.columns if c.name in request.GET):
         records = records.distinct()
-    records = records.select_related(*(c.name for c in columns if c.is_reference))
-    page = Paginator(records.order_by(*_ordering(kind)), PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
+    page = _page(records.order_by(*_ordering(kind)), request.GET.get("page"),
+                 [c.name for c in columns if c.is_reference])
     rows = [
         {"url": record_url(obj), "cells": [cell(obj, c) for c in columns]}
         for obj in page.object_list
@@ -278,19 +293,42 @@ def _related(obj: models.Model) -> list[dict]:
     return found
 
 
-def _value_text(field: Any, value: Any) -> str:
-    """A historical value as text; foreign keys are stored as ids and shown as the record."""
+class _Referred:
+    """The records a history refers to by id, fetched together at the end: one query per
+    model instead of one per value (a long history would otherwise cost a query per change)."""
+
+    def __init__(self) -> None:
+        self.wanted: dict[Any, set] = {}
+
+    def ask(self, model: Any, pk: Any) -> tuple[Any, ...]:
+        self.wanted.setdefault(model, set()).add(pk)
+        return (self, model, pk)  # a placeholder, replaced by text()
+
+    def texts(self, entries: list[dict]) -> None:
+        """Replace every placeholder in ``entries`` by the record's name."""
+        found = {model: model._default_manager.in_bulk(pks) for model, pks in self.wanted.items()}
+        for entry in entries:
+            for change in entry["changes"]:
+                for side in ("old", "new"):
+                    value = change[side]
+                    if isinstance(value, tuple) and value and value[0] is self:
+                        target = found[value[1]].get(value[2])
+                        change[side] = str(target) if target else f"#{value[2]} (deleted)"
+
+
+def _value_text(field: Any, value: Any, referred: _Referred) -> Any:
+    """A historical value as text; foreign keys are stored as ids and shown as the record
+    (through ``referred``)."""
     if value is None or value == "":
         return "–"
     if field.is_relation and field.related_model is not None:
-        target = field.related_model._default_manager.filter(pk=value).first()
-        return str(target) if target else f"#{value} (deleted)"
+        return referred.ask(field.related_model, value)
     if field.choices:
         return str(dict(field.choices).get(value, value))
     return _plain(value)
 
 
-def _links_text(field: Any, rows: list[dict]) -> str:
+def _links_text(field: Any, rows: list[dict], _referred: _Referred | None = None) -> str:
     """The records a version was linked to, as external ids ("C-1; C-2")."""
     ids = sorted(external_ids(field.related_model, pks_of_link_rows(field, rows)))
     return "; ".join(ids) or "–"
@@ -302,14 +340,15 @@ def _field_order(obj: models.Model):
     return lambda change: order.get(change.field, len(order))
 
 
-def _initial_values(obj: models.Model, version: Any) -> list[dict]:
+def _initial_values(obj: models.Model, version: Any, referred: _Referred) -> list[dict]:
     """The values a record was created with (every field given a value, links included)."""
     shown = []
     for field in obj._meta.concrete_fields:
         value = getattr(version, field.attname)
         if field.name in ("id", "created_at", "updated_at") or value in (None, ""):
             continue
-        shown.append({"field": field.verbose_name, "old": "–", "new": _value_text(field, value)})
+        shown.append({"field": field.verbose_name, "old": "–",
+                      "new": _value_text(field, value, referred)})
     for field in obj._meta.many_to_many:
         pks = linked_pks(version, field.name)
         if pks:
@@ -318,31 +357,70 @@ def _initial_values(obj: models.Model, version: Any) -> list[dict]:
     return shown
 
 
+@dataclass(frozen=True)
+class _Change:
+    field: str
+    old: Any
+    new: Any
+
+
+def _link_rows(obj: models.Model, versions: list[Any]) -> dict[tuple[str, Any], list[dict]]:
+    """The many-to-many rows of every version by (field, version), one query per link field:
+    ``diff_against`` reads them with two queries per field for every pair of versions."""
+    found: dict[tuple[str, Any], list[dict]] = {}
+    for field in obj._meta.many_to_many if versions else []:
+        through = getattr(versions[0], field.name).model
+        names = [f.name for f in through._meta.fields
+                 if f.editable and f.name not in ("id", "m2m_history_id", "history")]
+        rows = (through._default_manager.filter(history__in=[v.pk for v in versions])
+                .order_by(get_m2m_reverse_field_name(field)).values("history_id", *names))
+        for row in rows:
+            found.setdefault((field.name, row.pop("history_id")), []).append(row)
+    return found
+
+
+def _changes(obj: models.Model, newer: Any, older: Any,
+             links: dict[tuple[str, Any], list[dict]]) -> list[Any]:
+    """What ``newer`` changed against ``older``: fields by ``diff_against``, links from
+    ``links`` (the same rows it would compare)."""
+    link_names = [f.name for f in obj._meta.many_to_many]
+    found: list[Any] = list(newer.diff_against(older, excluded_fields=link_names).changes)
+    for name in link_names:
+        before, after = links.get((name, older.pk), []), links.get((name, newer.pk), [])
+        if before != after:
+            found.append(_Change(name, before, after))
+    return found
+
+
 def history_entries(obj: models.Model) -> list[dict]:
     """The record's history, newest first: who, when, what kind of change, fields old -> new."""
     if not hasattr(obj, "history"):
         return []
     versions = list(obj.history.select_related("history_user")[: HISTORY_SHOWN + 1])
     entries: list[dict[str, Any]] = []
+    referred = _Referred()
+    links = _link_rows(obj, versions)
     for newer, older in zip(versions, [*versions[1:], None], strict=False):
         if len(entries) == HISTORY_SHOWN:
             break
         changes = []
         if older is None and newer.history_type == "+":
-            changes = _initial_values(obj, newer)
+            changes = _initial_values(obj, newer, referred)
         elif older is not None:
-            for change in sorted(newer.diff_against(older).changes, key=_field_order(obj)):
+            for change in sorted(_changes(obj, newer, older, links), key=_field_order(obj)):
                 field = obj._meta.get_field(change.field)
                 shown = _links_text if field.many_to_many else _value_text
                 changes.append({
                     "field": field.verbose_name,
-                    "old": shown(field, change.old), "new": shown(field, change.new),
+                    "old": shown(field, change.old, referred),
+                    "new": shown(field, change.new, referred),
                 })
         entries.append({
             "when": newer.history_date, "who": newer.history_user,
             "type": {"+": "Created", "~": "Changed", "-": "Deleted"}[newer.history_type],
             "reason": newer.history_change_reason or "", "changes": changes,
         })
+    referred.texts(entries)
     return entries
 
 
@@ -360,7 +438,7 @@ def record_detail(request: HttpRequest, kind_name: str, external_id: str) -> Htt
     """All fields of one record, the records that refer to it, and its full history."""
     kind = _kind_or_404(kind_name)
     visible = permissions.restrict(kind.model.objects.all(), request.user, kind)
-    obj = get_object_or_404(visible, external_id=external_id)
+    obj = get_object_or_404(visible.select_related(*references(kind)), external_id=external_id)
     context = detail_context(request, kind, obj)
     if kind.name == "nonconformances":
         context["workflow"] = workflow_context(obj, request.user)  # type: ignore[arg-type]
