@@ -22,6 +22,7 @@ from qualityloop.web.api import (
     problem_solving,
 )
 from qualityloop.web.api.auth import API_AUTH
+from qualityloop.web.api.parser import NulRefusingParser
 from qualityloop.web.api.records import Invalid, build_router, caller
 from qualityloop.web.api.schemas import ErrorOut, KindOut, MeOut, column_type_name
 
@@ -36,6 +37,7 @@ api = NinjaAPI(
     ),
     urls_namespace="api",
     auth=API_AUTH,
+    parser=NulRefusingParser(),
 )
 
 
@@ -67,6 +69,8 @@ def _invalid_input(request: HttpRequest, exc: ValidationError) -> HttpResponse:
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     """django-ninja answers a body that is not JSON with 400 "Cannot parse request body" (the
     only 400 of the API): it is malformed input like any other, so 422 with the same shape."""
+    if exc.status_code == 400 and isinstance(exc.__cause__, ValidationError):
+        return _invalid_input(request, exc.__cause__)  # parsed, but refused (web/api/parser.py)
     if exc.status_code == 400:
         problem = {"column": None, "message": "the request body is not valid JSON; expected a "
                                               "JSON object with the record's columns"}
