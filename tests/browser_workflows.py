@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import urllib.request
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -94,9 +95,17 @@ def set_reference(page, name: str, ids: list[str]) -> None:
         field.fill(";".join(ids))
 
 
+def unique_id(prefix: str) -> str:
+    """A fresh external id ending in a number, as the forms' suggested ids continue them."""
+    return f"{prefix}-{uuid.uuid4().int % 10**8:08d}"
+
+
 def submit_record_form(page) -> str:
     """Submit the record form and wait for the record's page; its external id. A form sent back
-    with errors fails at once, naming them."""
+    with errors fails at once, naming them. An id the form could not suggest (the newest record's
+    id ends in no number) is filled in."""
+    if not page.input_value("#id_external_id"):
+        page.fill("#id_external_id", unique_id("T"))
     page.click("#record-form button[type=submit]")
     page.wait_for_function(
         "() => !/\\/new\\/$/.test(location.pathname)"

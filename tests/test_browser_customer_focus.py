@@ -12,7 +12,6 @@ docs/screenshots/customer.png.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 
 import pytest
 from browser_support import log_in
@@ -23,6 +22,7 @@ from browser_workflows import (
     screenshot,
     submit_record_form,
     token_for,
+    unique_id,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -40,7 +40,7 @@ def newcomer(demo_site) -> dict:
     of the quality manager."""
     base, _ = demo_site
     token = token_for(MANAGER["username"])
-    customer = f"C-FOCUS-{uuid.uuid4().hex[:6].upper()}"
+    customer = unique_id("C-FOCUS")
     unit = first_id(base, token, "org-units")
     api(base, token, "POST", "/customers/", {
         "external_id": customer, "name": "Fjord Hydraulics AS", "segment": "mid_market",
@@ -109,7 +109,7 @@ def test_customer_requirement_feedback_and_everything_on_the_customer_page(
     page.fill("#id_description", "Third late delivery this quarter.")
     complaint = submit_record_form(page)
 
-    nc = f"NC-FOCUS-{uuid.uuid4().hex[:6].upper()}"
+    nc = unique_id("NC-FOCUS")
     api(base, newcomer["token"], "POST", "/nonconformances/", {
         "external_id": nc, "title": "Shipment left the dock two days late",
         "org_unit": newcomer["unit"], "detected_on": _today(), "stage": "delivery",

@@ -12,7 +12,6 @@ docs/screenshots/my-work.png.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 
 import pytest
 from browser_support import log_in
@@ -24,6 +23,7 @@ from browser_workflows import (
     screenshot,
     take_complaint_step,
     token_for,
+    unique_id,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -38,7 +38,7 @@ def manager_token(demo_site) -> str:
 
 def _complaint(base: str, token: str, handler: str | None, category: str) -> str:
     """A complaint received two days ago (through the API), handled by ``handler``."""
-    external_id = f"CMP-STAFF-{uuid.uuid4().hex[:6].upper()}"
+    external_id = unique_id("CMP-STAFF")
     body = {"external_id": external_id, "customer": first_id(base, token, "customers"),
             "received_on": (dt.date.today() - dt.timedelta(days=2)).isoformat(),
             "channel": "email", "category": category, "severity": "minor",
