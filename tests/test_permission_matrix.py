@@ -432,6 +432,20 @@ def test_staff_work_the_complaints_they_handle_but_do_not_close_them(tokens, cli
 
 
 @pytest.mark.django_db
+def test_a_plain_write_into_a_step_status_needs_the_step(tokens, client):
+    """Setting the status a workflow step sets (permissions.STEP_STATUSES) is that step."""
+    staff = _api(client, tokens[Role.STAFF])
+    verdict = {"status": "effective", "effectiveness_checked_on": "2024-06-01"}
+    refused = staff("patch", "/api/actions/A-OWN", verdict)
+    assert refused.status_code == 403 and "verify" in refused.json()["detail"]
+    assert staff("patch", "/api/actions/A-OWN", {"status": "done"}).status_code == 200
+    manager = _api(client, tokens[Role.QUALITY_MANAGER])
+    assert manager("patch", "/api/actions/A-OWN", verdict).status_code == 200
+    # Writing other fields of a record already in a step status is no new step.
+    assert staff("patch", "/api/actions/A-OWN", {"description": "Fixed"}).status_code == 200
+
+
+@pytest.mark.django_db
 def test_the_complaint_follows_its_own_unit_before_its_customers(tokens, client):
     call = _api(client, tokens[Role.UNIT_LEAD])
     assert call("patch", "/api/complaints/CO-OWN", {"category": "late"}).status_code == 200

@@ -1,6 +1,7 @@
 """Staff take the complaints they handle through their steps, not close them (docs/roles.md).
-The steps refuse them the close (tests/test_browser_staff_work.py); the generic edit paths do
-not yet: a status set to "closed" by PATCH or the edit form is checked as a change only."""
+The steps refuse them the close (tests/test_browser_staff_work.py), and so do the generic edit
+paths: a status set to "closed" by PATCH or the edit form is the close step
+(permissions.STEP_STATUSES)."""
 
 from __future__ import annotations
 
@@ -42,8 +43,6 @@ def test_the_handler_takes_the_steps_but_not_the_close(handler):
     assert Complaint.objects.get(external_id="K-1").status == "responded"
 
 
-@pytest.mark.xfail(strict=True, reason="the generic write checks 'change', not the 'close' "
-                   "step, when the status becomes closed (services/permissions + record writer)")
 def test_the_handler_cannot_close_by_setting_the_status(handler, client):
     _, token = handler
     today = timezone.localdate().isoformat()
@@ -52,3 +51,25 @@ def test_the_handler_cannot_close_by_setting_the_status(handler, client):
                           content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}")
     assert answer.status_code == 403
     assert Complaint.objects.get(external_id="K-1").status != "closed"
+
+
+def test_the_handler_cannot_close_through_the_edit_form(handler, client):
+    from django.urls import reverse
+
+    from qualityloop.services import record_kinds
+
+    user, _ = handler
+    client.force_login(user)
+    complaint = Complaint.objects.get(external_id="K-1")
+    row = record_kinds.rows(record_kinds.get_kind("complaints"), [complaint])[0]
+    today = timezone.localdate().isoformat()
+    form = {name: ("" if value is None else value) for name, value in row.items()}
+    form.update(status="closed", closed_on=today, resolved_on=today)
+    answer = client.post(reverse("record-edit", args=["complaints", "K-1"]), form)
+    assert answer.status_code == 403
+    assert Complaint.objects.get(external_id="K-1").status != "closed"
+    form.update(status="acknowledged", closed_on="", resolved_on="",
+                acknowledged_on=today)
+    assert client.post(reverse("record-edit", args=["complaints", "K-1"]), form).status_code in (
+        200, 302)
+    assert Complaint.objects.get(external_id="K-1").status == "acknowledged"

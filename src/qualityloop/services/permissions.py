@@ -153,6 +153,15 @@ unit (a segment requirement, a management-review action) is outside every unit l
 ASSIGNED_PATHS: dict[str, str] = {"actions": "owner", "complaints": "handler"}
 """The person a record is assigned to (``Person.user`` links the person to a login)."""
 
+STEP_STATUSES: dict[str, dict[str, Action]] = {
+    "nonconformances": {"closed": Action.CLOSE},
+    "complaints": {"closed": Action.CLOSE},
+    "actions": {"effective": Action.VERIFY, "ineffective": Action.VERIFY},
+    "change-requests": {"approved": Action.APPROVE, "rejected": Action.APPROVE},
+}
+"""Statuses that are a workflow step's to set: a plain write (form, API, import) that moves a
+record into one needs that step's permission too, not only ``change``."""
+
 RAISED_PATHS: dict[str, str] = {"nonconformances": "detected_by"}
 """The person who raised a record, where the record says so. Records created by a user (their
 history's first entry) count as raised by them as well."""
@@ -408,6 +417,20 @@ def check_object(user, obj: models.Model, action: Action | str) -> None:
     reason = _object_refusal(user, obj, str(action))
     if reason is not None:
         raise NotAllowed(reason)
+
+
+def check_written(user, obj: models.Model, action: Action | str,
+                  status_before: str | None = None) -> None:
+    """:func:`check_object` for a record just written by a plain create or change, inside the
+    writer's transaction, plus the workflow step its new status stands for (:data:`STEP_STATUSES`:
+    setting a complaint's status to closed is closing it). ``status_before`` is the stored status
+    before a change (None for a create)."""
+    check_object(user, obj, action)
+    kind = kind_for_model(type(obj))
+    status = getattr(obj, "status", None)
+    step = STEP_STATUSES.get(kind.name if kind else "", {}).get(status or "")
+    if step is not None and status != status_before:
+        check_object(user, obj, step)
 
 
 def restrict(queryset: models.QuerySet, user, kind: RecordKind,

@@ -295,14 +295,17 @@ def _write(kind: RecordKind, request: HttpRequest, data: Mapping[str, Any],
            instance: models.Model | None = None, partial: bool = False) -> models.Model:
     from qualityloop.services.record_writer import RowInvalid, write_record
 
+    status_before = getattr(instance, "status", None)
     try:
         with transaction.atomic():
             obj, _status = write_record(
                 kind, data, instance=instance, partial=partial, history_user=caller(request)
             )
-            # Checked again after the change: a record may not be moved out of the caller's reach.
-            permissions.check_object(caller(request), obj,
-                                     Action.CREATE if instance is None else Action.CHANGE)
+            # Checked again after the change: a record may not be moved out of the caller's
+            # reach, nor into a status only a workflow step may set.
+            permissions.check_written(caller(request), obj,
+                                      Action.CREATE if instance is None else Action.CHANGE,
+                                      status_before)
     except RowInvalid as invalid:
         raise Invalid(invalid.errors) from None
     except IntegrityError:

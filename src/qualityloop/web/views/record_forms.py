@@ -96,12 +96,14 @@ def record_edit(request: HttpRequest, kind_name: str, external_id: str) -> HttpR
 def _save(request: HttpRequest, kind: RecordKind, form: RecordForm,
           obj: models.Model | None) -> HttpResponse:
     action = permissions.Action.CREATE if obj is None else permissions.Action.CHANGE
+    status_before = getattr(obj, "status", None)
     try:
         with transaction.atomic():
             saved = form.save(request.user) if form.is_valid() else None
-            # Checked again on the saved values: nobody moves a record out of their reach.
+            # Checked again on the saved values: nobody moves a record out of their reach, nor
+            # into a status only a workflow step may set.
             if saved is not None:
-                permissions.check_object(request.user, saved, action)
+                permissions.check_written(request.user, saved, action, status_before)
     except permissions.NotAllowed as refusal:
         return refused(request, str(refusal))
     if saved is None:
