@@ -19,7 +19,40 @@ Usage::
     QUALITYLOOP_HOME=/tmp/perf-home python benchmarks/page_times.py
     QUALITYLOOP_HOME=/tmp/perf-home python benchmarks/page_times.py --only dashboard --no-cold
 
-Figures: see the table in benchmarks/README.md ("Page times").
+Figures (2026-11-25, 100,000-customer demo: 3.4M orders, 154k feedback, 34k complaints, 5.7k
+NCs; SQLite; a shared 2-core machine, load average 6-17, so times vary 2-3x between runs).
+Cold = fresh process after the server start-up preparation, every cache empty.
+
+Before (warm = median of 3, load 10-12):
+  dashboard cold 11.6-16.9 s (15.7 s quality, 16.9 s staff), warm 156-229 ms, 29-31 queries
+  retention: HTTP 500 after 37 s on every request (Altair refused 7,333 curve rows)
+  NC detail 578 ms, 161 queries; orders page 500 422 ms; requirement measurements 397 ms;
+  customers list 299 ms; feedback list 239 ms; every other page 16-150 ms warm.
+
+After (staff login, warm = median of 5, load 6-9; quality manager within 2x of these):
+  page                         cold ms  warm ms  queries
+  dashboard                     1064-5526   39-179    36
+  dashboard ?unit=              1046-3822   39-150    38
+  retention (org)              28563-82874     38    15   cold: computes CLV/cohorts over
+  review pack                  16311-29501   9-17     5   every order; then daily cache,
+  assessment                    10775      34     11      filled in the background at start
+  spc                            1088      13     10
+  relationship shell              139      15      9
+  objectives cascade              279      92     12
+  training matrix                 219      43     17
+  design                          213      50     12
+  audit log (quality manager)     947     262     52
+  all records                     548     163     47
+  list <each of 21 kinds>       91-360   12-54     11-14
+  orders page 500                 103      24     11   (quality: 135-192 ms, was 422)
+  searches / filters / attention  83-181   12-32  9-12
+  customer                    420-1130   25-95  34-36
+  NC detail                      168-254   49-79  29-34  (was 578 ms, 161 queries)
+  NC 8D                           98-293   24-74     17
+  complaint / objective / change / review  142-545  26-107  22-28
+No page over 300 ms warm. Over 300 ms cold: the whole-organisation analytics (retention,
+review pack headline, assessment index, dashboard with its daily cache empty), which the
+server fills in the background at start (web/page_cache.py) or caches on first request.
 """
 
 from __future__ import annotations
