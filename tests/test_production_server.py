@@ -171,3 +171,20 @@ def test_deploy_check_flags_plain_http(tmp_path):
         env=env, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode != 0
     assert "security.W012" in result.stderr  # session cookie not secure
+
+
+def test_static_files_are_collected_again_only_when_a_source_changed(tmp_path, settings):
+    from qualityloop.web.server import collect_static
+
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "probe.css").write_text("a{}")
+    settings.STATIC_ROOT = str(tmp_path / "root")
+    settings.STATICFILES_DIRS = [str(extra)]
+    assert collect_static() is True
+    assert collect_static() is False  # same sources: nothing copied or compressed again
+    (extra / "probe.css").write_text("a{color:red}")
+    later = (extra / "probe.css").stat().st_mtime + 5  # collectstatic compares whole seconds
+    os.utime(extra / "probe.css", (later, later))
+    assert collect_static() is True
+    assert "color:red" in (tmp_path / "root" / "probe.css").read_text()

@@ -13,11 +13,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import socket
 import threading
 from collections.abc import MutableMapping
+from pathlib import Path
 
 PRODUCTION_VARIABLE = "QUALITYLOOP_PRODUCTION"
 SECRET_KEY_VARIABLE = "QUALITYLOOP_SECRET_KEY"
@@ -101,11 +103,37 @@ def run_production(host: str, port: int, workers: int | None = None) -> None:
         _run_gunicorn(host, port, workers)
 
 
-def collect_static() -> None:
-    """Copy the static files into STATIC_ROOT with hashed names and compressed copies."""
+STATIC_FINGERPRINT = ".qualityloop-static"
+
+
+def collect_static() -> bool:
+    """Copy the static files into STATIC_ROOT with hashed names and compressed copies, unless
+    the files there came from exactly these sources (compressing them, with brotli when it is
+    installed, costs tens of seconds of CPU at every start otherwise). True when it collected."""
+    from django.conf import settings
     from django.core.management import call_command
 
+    marker = Path(settings.STATIC_ROOT) / STATIC_FINGERPRINT
+    fingerprint = _static_sources_fingerprint()
+    if marker.is_file() and marker.read_text() == fingerprint:
+        return False
     call_command("collectstatic", interactive=False, verbosity=0)
+    marker.write_text(fingerprint)
+    return True
+
+
+def _static_sources_fingerprint() -> str:
+    """A digest of every static source file's path, size and modification time, and of the
+    storage that collects them."""
+    from django.conf import settings
+    from django.contrib.staticfiles.finders import get_finders
+
+    digest = hashlib.sha256(str(settings.STORAGES["staticfiles"]).encode())
+    for finder in get_finders():
+        for path, storage in finder.list([]):
+            stat = os.stat(storage.path(path))
+            digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
 
 
 def _check_address(host: str, port: int) -> None:
