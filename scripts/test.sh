@@ -8,7 +8,8 @@
 #      (all but the Spark ones),
 #   4. the analytics engine parity tests (-m spark): the retention suite on a local PySpark
 #      session and on DuckDB, one Spark session in one process (no -n),
-#   5. the database-sensitive tests again with the Django test database on PostgreSQL.
+#   5. every test again (all but the Spark ones, slow and browser included) with the Django test
+#      database on PostgreSQL.
 # Every check runs even when an earlier one failed (one run shows everything); the script exits
 # non-zero if any failed, pytest's "no tests collected" (exit 5) included.
 # Python: $VIRTUAL_ENV if active, else ./.venv.
@@ -16,40 +17,6 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
-
-# Test files whose behaviour depends on the database engine (constraints, transactions, history,
-# bulk upserts, JSON/API queries). Globs: files another change has not added yet are skipped.
-POSTGRES_TEST_GLOBS=(
-    # What touches SQL that differs between the engines: models, migrations, history, writers,
-    # importers, backups, the API, the demo's bulk writer, and the services with raw SQL or
-    # date arithmetic. Pages and permission rules run on SQLite only: they use these services.
-    tests/test_models.py
-    tests/test_migrations.py
-    tests/test_history.py
-    tests/test_record_writer*.py
-    tests/test_import*.py
-    tests/test_export*.py
-    tests/test_roundtrip*.py
-    tests/test_backup.py
-    tests/test_audit.py
-    tests/test_api*.py
-    tests/test_users*.py
-    tests/test_demo.py
-    tests/test_retention_service.py
-    tests/test_exposures.py
-    tests/test_problem_solving.py
-    tests/test_change_control.py
-    tests/test_management_review.py
-    tests/test_objectives_status.py
-    tests/test_complaint_lifecycle.py
-    tests/test_attention.py
-    tests/test_tqm_index.py
-    tests/test_spc_service.py
-    tests/test_relationship.py
-    tests/test_assessment_services.py
-    tests/test_assessment_demo.py
-    tests/test_jobs*.py
-)
 
 pick_python() {
     if [[ -n "${VIRTUAL_ENV:-}" && -x "$VIRTUAL_ENV/bin/python" ]]; then
@@ -83,15 +50,6 @@ check() {
         echo "!!! $name failed (exit $status)"
         FAILED+=("$name (exit $status)")
     fi
-}
-
-postgres_test_files() {
-    local pattern file
-    for pattern in "${POSTGRES_TEST_GLOBS[@]}"; do
-        for file in $pattern; do
-            if [[ -f "$file" ]]; then echo "$file"; fi
-        done
-    done
 }
 
 main() {
@@ -140,16 +98,12 @@ main() {
     check "pytest on PySpark" "$python" -m pytest -m spark -p no:cacheprovider
     step_done
 
-    local files
-    mapfile -t files < <(postgres_test_files)
-    if [[ ${#files[@]} -eq 0 ]]; then
-        echo "No database-sensitive test files found for the PostgreSQL run." >&2
-        exit 1
-    fi
-    # Speed budgets (slow tests) are promises about the embedded default, checked above.
-    step "pytest: database-sensitive tests on PostgreSQL (${files[*]})"
+    # The same tests again with the Django test database on PostgreSQL (test_<name>, one per
+    # worker); processes a test starts (the served demo, CLI runs) get scratch databases of their
+    # own on the same server (tests/pg_support.py).
+    step "pytest: all tests on PostgreSQL (slow and browser included)"
     check "pytest on PostgreSQL" env QUALITYLOOP_DATABASE_URL="$QUALITYLOOP_TEST_POSTGRES_URL" \
-        "$python" -m pytest -n 2 -m "not browser and not slow" -p no:cacheprovider "${files[@]}"
+        "$python" -m pytest -n 2 -m "not spark" -p no:cacheprovider
     step_done
 
     rm -rf "$QUALITYLOOP_HOME"
