@@ -133,11 +133,21 @@ def insert_columns(
     with connection.cursor() as cursor, _indexes_built_after(cursor, model._meta.db_table, big):
         for begin in range(0, n, CHUNK_ROWS):
             end = min(n, begin + CHUNK_ROWS)
-            chunk = [_chunk(source, begin, end) for source in sources]
-            cursor.executemany(sql, list(zip(*chunk, strict=True)))
+            rows = list(zip(*[_chunk(source, begin, end) for source in sources], strict=True))
+            if connection.vendor == "postgresql":
+                _copy_rows(cursor, f"COPY {table} ({names}) FROM STDIN", rows)
+            else:
+                cursor.executemany(sql, rows)
             if progress:
                 progress(end, n)
     return n
+
+
+def _copy_rows(cursor, copy_sql: str, rows: list[tuple]) -> None:
+    """PostgreSQL: COPY, several times faster than executemany's INSERTs for big tables."""
+    with cursor.cursor.copy(copy_sql) as copy:
+        for row in rows:
+            copy.write_row(row)
 
 
 def _column_of(field: models.Field) -> str:
