@@ -50,6 +50,8 @@ After (staff login, warm = median of 5, load 6-9; quality manager within 2x of t
   NC detail                      168-254   49-79  29-34  (was 578 ms, 161 queries)
   NC 8D                           98-293   24-74     17
   complaint / objective / change / review  142-545  26-107  22-28
+Quality manager, warm only (--no-cold), load 7.6: dashboard 44 ms, with a unit 70, audit log 44,
+all records 40, assessment 41, NC detail 51, orders page 500 33, every other page 5-35 ms.
 No page over 300 ms warm. Over 300 ms cold: the whole-organisation analytics (retention,
 review pack headline, assessment index, dashboard with its daily cache empty), which the
 server fills in the background at start (web/page_cache.py) or caches on first request.
