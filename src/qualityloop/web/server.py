@@ -152,13 +152,24 @@ def _bind_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def _prepare_worker(worker) -> None:
+    """Each worker starts its chart renderer (its threads do not survive a fork); the first
+    worker started also fills the daily figures the pages share through the page cache."""
+    from qualityloop.web.page_cache import warm_up
+
+    warm_up(charts=True, figures=worker.age == 1)
+
+
 def _run_gunicorn(host: str, port: int, workers: int) -> None:
     from gunicorn.app.base import BaseApplication
 
+    from qualityloop.web.page_cache import warm_up
     from qualityloop.web.wsgi import application
 
+    warm_up(charts=False, figures=False)  # the views, imported once before forking
     options = {
         "bind": _bind_address(host, port),
+        "post_worker_init": _prepare_worker,
         "workers": workers,
         "worker_class": "gthread",
         "threads": THREADS_PER_WORKER,
