@@ -135,7 +135,8 @@ def _fill_dashboard() -> None:
     try:
         for step in steps:
             step()
-    except Exception:  # a warm-up must never stop the server; the pages compute on demand
-        log.exception("warming the page figures failed")
+    except Exception as error:  # a warm-up must never stop the server; pages compute on demand
+        # One line, no traceback: a stop (SIGTERM) during the warm-up ends it this way too.
+        log.warning("warming the page figures stopped: %s: %s", type(error).__name__, error)
     finally:
         connection.close()
