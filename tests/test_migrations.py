@@ -85,3 +85,18 @@ def test_first_start_migrates_a_fresh_database_from_zero(fresh_database_env):
     else:
         assert result["vendor"] == "sqlite"
         assert result["name"].startswith(fresh_database_env["QUALITYLOOP_HOME"])
+
+
+def test_two_processes_starting_on_a_new_data_folder_take_turns_migrating(tmp_path):
+    """`qualityloop worker &` and `qualityloop serve` started together (README, Production):
+    both migrated the new SQLite file at once and one failed with "table ... already exists"."""
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("QUALITYLOOP_DATABASE_URL", "DJANGO_SETTINGS_MODULE")}
+    env["QUALITYLOOP_HOME"] = str(tmp_path)
+    start = "from qualityloop.web import bootstrap; bootstrap.setup(); print('ready')"
+    processes = [subprocess.Popen([sys.executable, "-c", start], env=env, text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                 for _ in range(2)]
+    outputs = [process.communicate(timeout=600) for process in processes]
+    for process, (out, err) in zip(processes, outputs, strict=True):
+        assert process.returncode == 0 and out.strip() == "ready", err[-2000:]

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 _ready = False
+MIGRATION_LOCK = ".migrate.lock"
 
 
 def setup(migrate: bool = True) -> None:
@@ -31,10 +34,34 @@ def pending_migrations() -> list[tuple[str, str]]:
 
 
 def migrate_if_needed() -> int:
-    """Apply pending migrations; returns how many were applied."""
+    """Apply pending migrations; returns how many were applied. Processes started together on
+    one data folder (``qualityloop worker &`` and ``serve``) take turns: the second finds the
+    database up to date."""
     from django.core.management import call_command
 
-    pending = pending_migrations()
-    if pending:
-        call_command("migrate", interactive=False, verbosity=0)
+    if not pending_migrations():
+        return 0
+    with _migration_lock():
+        pending = pending_migrations()
+        if pending:
+            call_command("migrate", interactive=False, verbosity=0)
     return len(pending)
+
+
+@contextmanager
+def _migration_lock() -> Iterator[None]:
+    """An exclusive lock on a file in the data folder, held while migrating (POSIX; elsewhere
+    no lock)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        yield
+        return
+    from qualityloop.web.paths import data_home
+
+    with open(data_home() / MIGRATION_LOCK, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
