@@ -11,10 +11,11 @@ import json
 import os
 import subprocess
 import sys
-import uuid
+from contextlib import ExitStack
 
 import pytest
 from browser_support import _cli
+from pg_support import scratch_database
 
 ENQUEUE = """
 import shutil, sys
@@ -34,42 +35,25 @@ print(",".join(started))
 """
 
 
-def _postgres_database():
-    """A new, empty database on the test PostgreSQL server (url, drop function), or a skip."""
-    server = os.environ.get("QUALITYLOOP_TEST_POSTGRES_URL")
-    if not server:
-        pytest.skip("QUALITYLOOP_TEST_POSTGRES_URL is not set (scripts/throwaway-postgres.sh)")
-    import psycopg
-
-    name = f"ql_worker_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return server.rsplit("/", 1)[0] + "/" + name, drop
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
 def test_the_worker_runs_queued_jobs(tmp_path, engine):
     env = {k: v for k, v in os.environ.items()
            if k not in ("DJANGO_SETTINGS_MODULE", "QUALITYLOOP_DATABASE_URL")}
     env.update(QUALITYLOOP_HOME=str(tmp_path), QUALITYLOOP_JOBS="queue")
-    drop = None
-    if engine == "postgresql":
-        env["QUALITYLOOP_DATABASE_URL"], drop = _postgres_database()
-    try:
+    with ExitStack() as stack:
+        if engine == "postgresql":
+            server = os.environ.get("QUALITYLOOP_TEST_POSTGRES_URL")
+            if not server:
+                pytest.skip("QUALITYLOOP_TEST_POSTGRES_URL is not set "
+                            "(scripts/throwaway-postgres.sh)")
+            env["QUALITYLOOP_DATABASE_URL"] = stack.enter_context(
+                scratch_database(server, prefix="ql_worker"))
         queued = _run([sys.executable, "-c", ENQUEUE], env)
         assert queued.stdout.strip() == "queued,queued", "the web side only queues the jobs"
         worked = _run([*_cli(), "worker", "--batch"], env)
         assert worked.stderr.count("state=SUCCESSFUL") == 2, worked.stderr
         listed = json.loads(_run([*_cli(), "worker", "jobs", "--json"], env).stdout)["jobs"]
-    finally:
-        if drop is not None:
-            drop()
     by_title = {job["title"]: job for job in listed}
     done, failed = by_title["Import units.csv"], by_title["Import broken.csv"]
     assert (done["state"], done["progress"], done["result"]["created"]) == ("done", 100, 2)
