@@ -16,8 +16,8 @@ its first request: import the URL configuration (every view and the analytics be
 organisation's daily figures in a background thread where missing (on the 100,000-customer
 demo: dashboard 1-4 s, review pack headline 16-30 s, Retention page 30-80 s). Without it
 the first visitor after a start waited for all of it.
-The production server (gunicorn) does not call it yet: there each worker pays for the imports
-and the renderer on its first requests (the daily figures come from the shared file cache).
+The production server (gunicorn) imports the URL configuration once before forking, and each
+worker starts its chart renderer; the first worker also fills the daily figures (web/server.py).
 """
 
 from __future__ import annotations
