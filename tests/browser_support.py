@@ -56,6 +56,18 @@ def _wait_for(url: str, seconds: float, server: subprocess.Popen) -> None:
 
 
 _DEMO_ENV: dict[str, str] = {}
+_SERVER_LOG: list[Path] = []
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failing test that used the served demo shows the end of the server's log (a page
+    answering 500 says why there)."""
+    report = yield
+    if report.failed and _SERVER_LOG and "demo_site" in getattr(item, "fixturenames", ()):
+        text = _SERVER_LOG[0].read_text(errors="replace") if _SERVER_LOG[0].exists() else ""
+        report.sections.append(("served demo's log (last 8,000 characters)", text[-8000:]))
+    return report
 
 
 def demo_site_env() -> dict[str, str]:
@@ -101,15 +113,21 @@ def _serve_demo(env: dict[str, str]) -> Iterator[tuple[str, dict]]:
     assert built.returncode == 0, built.stderr[-3000:]
     login = json.loads(built.stdout)["login"]
     port = _free_port()
-    server = subprocess.Popen(
-        [*_cli(), "serve", "--port", str(port)], env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
+    # The server's log goes to a file (a pipe nobody reads would fill and stall the server);
+    # a failing browser test shows its end (pytest_runtest_makereport below).
+    log_path = Path(env["QUALITYLOOP_HOME"]) / "server.log"
+    with log_path.open("w") as log:
+        server = subprocess.Popen(
+            [*_cli(), "serve", "--port", str(port)], env=env,
+            stdout=log, stderr=subprocess.STDOUT, text=True,
+        )
+    _SERVER_LOG[:] = [log_path]
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_for(base + "/healthz", 60, server)
         yield base, login
     finally:
+        _SERVER_LOG.clear()
         server.terminate()
         try:
             server.wait(timeout=10)

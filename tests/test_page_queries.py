@@ -10,6 +10,8 @@ are doubled. benchmarks/page_times.py measures the times.
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -149,3 +151,29 @@ def test_the_count_sees_a_query_per_row(db):
         OrgUnit.objects.create(external_id=f"U{n}", name=f"U{n}", kind="site",
                                parent=OrgUnit.objects.get(external_id="ROOT"))
     assert per_row() > few
+
+
+def test_figures_asked_for_twice_at_once_are_computed_once(tmp_path, settings, monkeypatch):
+    """A request arriving while the warm-up computes the same figures waits for that answer."""
+    settings.DATA_HOME = tmp_path
+    monkeypatch.setattr(page_cache, "data_stamp", lambda: "same data")
+    page_cache._store = None
+    calls: list[int] = []
+    started = threading.Event()
+
+    def slow() -> int:
+        calls.append(1)
+        started.set()
+        time.sleep(0.5)
+        return 42
+
+    answers: list[int] = []
+    first = threading.Thread(
+        target=lambda: answers.append(page_cache.daily("test:slow", None, slow)))
+    first.start()
+    started.wait(5)
+    answers.append(page_cache.daily("test:slow", None, slow))
+    first.join()
+    page_cache._store = None
+    assert answers == [42, 42]
+    assert calls == [1]

@@ -48,6 +48,9 @@ _SPARK_CONFIG = {
 
 _lock = threading.Lock()
 _connections: dict[str, BaseBackend] = {}
+# DuckDB refuses a second call on a connection that is busy ("connection is busy with another
+# call"), so each thread (a server's request threads, its warm-up and job threads) has its own.
+_thread_connections = threading.local()
 
 
 def engine_name(name: str | None = None) -> str:
@@ -92,11 +95,17 @@ def connect(name: str | None = None) -> BaseBackend:
 
 
 def default_connection() -> BaseBackend:
-    """The connection (one per engine and process) that runs expressions built from DataFrames.
+    """The connection that runs expressions built from DataFrames: DuckDB's is one per thread
+    (a DuckDB connection serves one call at a time), Spark's one per process (its session is
+    thread-safe and costly to start).
 
     The engine is read from ``QUALITYLOOP_ENGINE`` at each call; see :func:`connect`.
     """
     name = engine_name()
+    if name == "duckdb":
+        if not hasattr(_thread_connections, "duckdb"):
+            _thread_connections.duckdb = connect(name)
+        return _thread_connections.duckdb
     with _lock:
         if name not in _connections:
             _connections[name] = connect(name)

@@ -38,6 +38,8 @@ DAY_SECONDS = 24 * 3600
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 _store: FileBasedCache | None = None
+_computing: dict[str, threading.Lock] = {}
+_computing_guard = threading.Lock()
 
 
 def store() -> FileBasedCache:
@@ -82,9 +84,21 @@ def daily(name: str, unit: OrgUnit | None, compute: Callable[[], T]) -> T:
     """
     key = _key(name, unit, timezone.localdate(), data_stamp())
     value = store().get(key)
-    if value is None:
-        value = compute()
-        store().set(key, value, DAY_SECONDS)
+    if value is not None:
+        return value
+    # A request arriving while the warm-up (or another request) computes the same figures waits
+    # for that answer instead of computing them a second time beside it.
+    with _computing_guard:
+        lock = _computing.setdefault(key, threading.Lock())
+    try:
+        with lock:
+            value = store().get(key)
+            if value is None:
+                value = compute()
+                store().set(key, value, DAY_SECONDS)
+    finally:
+        with _computing_guard:
+            _computing.pop(key, None)
     return value
 
 
