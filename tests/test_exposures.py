@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from django.core.management import call_command
+from exposures_numpy_reference import build_exposures as numpy_build_exposures
 from scipy.stats import norm
 
 from qualityloop.analytics.survival import CoxPH
@@ -27,8 +28,10 @@ from qualityloop.records.organisation.models import OrgUnit
 from qualityloop.records.quality.models import Nonconformance
 from qualityloop.services.demo import generate_demo
 from qualityloop.services.exposures import (
+    build_exposures,
     customer_exposures,
     exposure_summary,
+    read_records,
     value_at_risk,
 )
 
@@ -237,6 +240,37 @@ def test_value_at_risk_follows_the_documented_formula(records):
         assert row["clv_at_risk"] == pytest.approx(
             1000 * (1 - (1 - s0**ratio) / (ratio * (1 - s0))))
     assert len(risk) == 2  # the closed NC and the delivery NC (no hazard ratio) are left out
+
+
+# the same table as the numpy builder it replaced ----------------------------------------------
+
+@pytest.mark.parametrize("interval", ["month", None])
+def test_same_table_as_the_numpy_builder_on_hand_made_records(records, interval):
+    read = read_records(None, AS_OF)
+    tqm = {"U-PLANT": 0.7}
+    pd.testing.assert_frame_equal(build_exposures(read, interval, tqm),
+                                  numpy_build_exposures(read, interval, tqm), check_exact=True)
+
+
+@pytest.fixture(scope="module")
+def demo_records(django_db_setup, django_db_blocker):
+    """The records of a 2,000-customer demo (the size ``qualityloop demo`` makes by default)."""
+    with django_db_blocker.unblock():
+        generate_demo(n_customers=2_000, seed=7, as_of=DEMO_AS_OF)
+        records = read_records(None, DEMO_AS_OF)
+        call_command("flush", interactive=False, verbosity=0)
+    return records
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("interval", ["month", None])
+def test_same_table_as_the_numpy_builder_on_the_demo(demo_records, interval):
+    units = sorted(set(demo_records.customers["serving_unit"]))
+    tqm = {unit: 0.1 * k for k, unit in enumerate(units[::2])}  # some units without a level
+    table = build_exposures(demo_records, interval, tqm)
+    expected = numpy_build_exposures(demo_records, interval, tqm)
+    assert len(expected) > 10_000 and expected["event"].sum() > 100
+    pd.testing.assert_frame_equal(table, expected, check_exact=True)
 
 
 # the demo's planted effects -----------------------------------------------------------------
