@@ -158,7 +158,7 @@ def _decide(change: ChangeRequest, user: Any, password: str, status: ChangeStatu
     if refusal is not None:
         raise permissions.NotAllowed(refusal)
     what = "approving" if status == ChangeStatus.APPROVED else "rejecting"
-    signature = sign(user, password, what)
+    signature = sign(user, password, what, change)
     _require_status(change, ChangeStatus.SUBMITTED, str(status.label).lower())
     data: dict[str, Any] = {"status": status, "decision_note": note.strip()}
     if approved_on is not None:

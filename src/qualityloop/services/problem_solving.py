@@ -160,7 +160,7 @@ def close_nonconformance(
         Under ``"status"``: why it may not close yet.
     """
     permissions.check_object(user, nc, permissions.Action.CLOSE)
-    signature = sign(user, password, "closing")
+    signature = sign(user, password, "closing", nc)
     if nc.status == NonconformanceStatus.CLOSED:
         raise RowInvalid({"status": f"{nc.external_id} is already closed"})
     blockers = nc.closing_blockers()

@@ -139,6 +139,15 @@ AXES_LOCKOUT_CALLABLE = "qualityloop.web.views.lockout.locked_out"
 AXES_VERBOSE = False  # axes' own start-up banner; the failures are still logged
 AXES_SENSITIVE_PARAMETERS: list[str] = []  # log who tried from where; passwords stay masked
 
+# Signature attempt limit (21 CFR Part 11, 11.300(d)): after QUALITYLOOP_SIGNATURE_FAILURES wrong
+# passwords in a row given to sign (closing an NC, approving or rejecting a change), each within
+# QUALITYLOOP_SIGNATURE_LOCKOUT_MINUTES of the one before, that user's signatures are refused
+# (HTTP 429) for that long after the last failure, even with the right password. The count is kept
+# in the database; every refusal is in the audit log. services/signatures.py, docs/security.md.
+SIGNATURE_FAILURE_LIMIT = int(os.environ.get("QUALITYLOOP_SIGNATURE_FAILURES", "5"))
+SIGNATURE_COOLOFF_TIME = dt.timedelta(
+    minutes=float(os.environ.get("QUALITYLOOP_SIGNATURE_LOCKOUT_MINUTES", "15")))
+
 # Uploads (docs/security.md): files over QUALITYLOOP_MAX_UPLOAD_MB are refused by
 # web/uploads.py; above 2.5 MB an upload goes to a temporary file, not memory. A form without
 # files is small, so its body is kept to Django's 2.5 MB.

@@ -112,3 +112,13 @@ class ReviewStatus(models.TextChoices):
     PLANNED = "planned", "Planned"
     HELD = "held", "Held"
     CLOSED = "closed", "Closed (actions assigned)"
+
+
+class SignatureRefusalReason(models.TextChoices):
+    """Why an electronic signature was refused (services/signatures.py), as the audit log says."""
+
+    WRONG_PASSWORD = "wrong-password", "signature refused: wrong password"
+    LOCKED = "locked", "signature locked"
+    """The wrong password that reached the limit: signing is locked from then on."""
+    WHILE_LOCKED = "while-locked", "signature refused: locked"
+    """An attempt while locked; the password was not checked."""

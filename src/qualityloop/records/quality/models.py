@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from simple_history.models import HistoricalRecords
 
 from qualityloop.records.base import HistoricalRecord
 from qualityloop.records.quality import choices
@@ -450,3 +451,44 @@ class ProcessMeasurement(HistoricalRecord):
         if self.lsl is not None and self.usl is not None and not self.lsl < self.usl:
             raise ValidationError({"usl": "The upper specification limit must be above the "
                                           "lower one."})
+
+
+class SignatureFailures(models.Model):
+    """A user's wrong signature passwords in a row (``services.signatures``): the count behind
+    the signature lockout, shared by every server process. A good signature deletes it."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                primary_key=True, related_name="+")
+    failures = models.PositiveIntegerField(default=0)
+    last_failure_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "signature failures"
+
+    def __str__(self) -> str:
+        return f"{self.failures} wrong signature password(s), the last at {self.last_failure_at}"
+
+
+class SignatureRefusal(models.Model):
+    """A refused electronic signature, kept for the audit log (21 CFR Part 11, 11.300(d)):
+    a wrong password, the lockout it started, or an attempt while locked.
+
+    Written once by ``services.signatures`` and never changed; its history row is what the audit
+    log lists (user, time, ``external_id`` of the record being signed, the reason).
+    """
+
+    external_id = models.CharField(max_length=64, blank=True, db_index=True,
+                                   help_text="The record that was being signed")
+    at = models.DateTimeField(db_index=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
+                             related_name="+")
+    username = models.CharField(max_length=150, help_text="Kept if the user is deleted")
+    step = models.CharField(max_length=20, help_text="closing, approving, rejecting")
+    reason = models.CharField(max_length=20, choices=choices.SignatureRefusalReason.choices)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_reason_display()}: {self.username}, {self.step} {self.external_id}"

@@ -14,6 +14,7 @@ from ninja.errors import HttpError, ValidationError
 from qualityloop.records.accounts.models import role_of
 from qualityloop.services.permissions import NotAllowed, may_change_records
 from qualityloop.services.record_kinds import KINDS, Column, RecordKind, kind_for_model
+from qualityloop.services.signatures import SignatureLocked
 from qualityloop.web.api import (
     change_control,
     complaints,
@@ -44,6 +45,14 @@ api = NinjaAPI(
 @api.exception_handler(NotAllowed)
 def _not_allowed(request: HttpRequest, exc: NotAllowed) -> HttpResponse:
     return api.create_response(request, {"detail": str(exc)}, status=403)
+
+
+@api.exception_handler(SignatureLocked)
+def _signature_locked(request: HttpRequest, exc: SignatureLocked) -> HttpResponse:
+    """Too many wrong signature passwords: 429, and when to try again (services/signatures.py)."""
+    response = api.create_response(request, {"detail": str(exc)}, status=429)
+    response["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 @api.exception_handler(Invalid)

@@ -15,7 +15,7 @@ from ninja import Field, Router, Schema
 from qualityloop.records.quality.models import ChangeRequest
 from qualityloop.services import change_control as steps
 from qualityloop.services.record_kinds import get_kind
-from qualityloop.web.api.problem_solving import _step  # refusals in the API's 422 shape
+from qualityloop.web.api.problem_solving import SIGNING, _step  # _step: the API's 422 shape
 from qualityloop.web.api.records import _find, caller
 from qualityloop.web.api.schemas import ErrorOut, InvalidOut, record_out, schemas_for
 
@@ -70,7 +70,7 @@ def submit(request: HttpRequest, external_id: str):
 
 
 @change_steps.post(
-    "/{external_id}/approve", response={200: SignedOut, **WRITING},
+    "/{external_id}/approve", response={200: SignedOut, **SIGNING},
     summary="Approve a submitted change with your signature (password): quality manager or top "
             "management; a unit lead for a low-risk change of their unit; not the requester")
 def approve(request: HttpRequest, external_id: str, payload: DecisionIn):
@@ -79,7 +79,7 @@ def approve(request: HttpRequest, external_id: str, payload: DecisionIn):
                                                payload.note, payload.approved_on)))
 
 
-@change_steps.post("/{external_id}/reject", response={200: SignedOut, **WRITING},
+@change_steps.post("/{external_id}/reject", response={200: SignedOut, **SIGNING},
                    summary="Reject a submitted change with your signature (password) and a reason")
 def reject(request: HttpRequest, external_id: str, payload: RejectionIn):
     change = _change(request, external_id)

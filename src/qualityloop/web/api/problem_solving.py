@@ -24,6 +24,8 @@ from qualityloop.web.api.schemas import ErrorOut, InvalidOut, record_out, schema
 nonconformance_steps = Router(tags=["nonconformances"])
 action_steps = Router(tags=["actions"])
 WRITING = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: InvalidOut}
+# A signed step answers 429 with Retry-After after too many wrong passwords (services/signatures).
+SIGNING = {**WRITING, 429: ErrorOut}
 NC_OUT = schemas_for(get_kind(steps.NCS)).out
 ACTION_OUT = schemas_for(get_kind(steps.ACTIONS)).out
 
@@ -113,7 +115,7 @@ def add_action(request: HttpRequest, external_id: str, payload: ActionIn):
 
 
 @nonconformance_steps.post(
-    "/{external_id}/close", response={200: SignedOut, **WRITING},
+    "/{external_id}/close", response={200: SignedOut, **SIGNING},
     summary="Close a nonconformance with your signature (password); refused until every "
             "action has an effectiveness verdict and one was verified effective")
 def close(request: HttpRequest, external_id: str, payload: NonconformanceCloseIn):

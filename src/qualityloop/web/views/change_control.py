@@ -26,6 +26,7 @@ from qualityloop.services import change_control as service
 from qualityloop.services import permissions
 from qualityloop.services.record_kinds import get_kind
 from qualityloop.services.record_writer import RowInvalid
+from qualityloop.web.views.lockout import signature_refused
 from qualityloop.web.views.record_forms import refused
 from qualityloop.web.views.records import detail_context, record_url
 
@@ -99,7 +100,8 @@ def _run(request: HttpRequest, change: ChangeRequest, run: Callable[[], Any]) ->
     try:
         run()
     except service.ReauthenticationFailed as wrong:
-        return _page(request, change, 403, {"step": [str(wrong).capitalize() + "."]})
+        return signature_refused(wrong, lambda status, message: _page(request, change, status,
+                                                                      {"step": [message]}))
     except permissions.NotAllowed as refusal:
         return refused(request, str(refusal))
     except RowInvalid as invalid:

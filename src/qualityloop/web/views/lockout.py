@@ -1,12 +1,16 @@
-"""The page shown when the login rate limit refuses an attempt (django-axes calls it)."""
+"""The page shown when the login rate limit refuses an attempt (django-axes calls it), and the
+answer to a refused electronic signature (a wrong password, or signing locked after too many)."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+
+from qualityloop.services.signatures import ReauthenticationFailed, SignatureLocked
 
 TOO_MANY_REQUESTS = 429
 
@@ -40,4 +44,24 @@ def locked_out(request: HttpRequest, original_response: HttpResponse | None = No
     response = render(request, "registration/locked_out.html", context,
                       status=TOO_MANY_REQUESTS)
     response["Retry-After"] = str(minutes * 60)
+    return response
+
+
+def signature_refused(refusal: ReauthenticationFailed,
+                      page: Callable[[int, str], HttpResponse]) -> HttpResponse:
+    """The step's page with why the signature was refused: 403 for a wrong password, 429 with
+    ``Retry-After`` while signing is locked (``services.signatures``).
+
+    Parameters
+    ----------
+    refusal
+        What :func:`qualityloop.services.signatures.sign` raised.
+    page
+        Renders the step's page with a status and the message to show in the step.
+    """
+    message = str(refusal)[:1].upper() + str(refusal)[1:] + "."
+    if not isinstance(refusal, SignatureLocked):
+        return page(403, message)
+    response = page(TOO_MANY_REQUESTS, message)
+    response["Retry-After"] = str(refusal.retry_after)
     return response

@@ -23,6 +23,7 @@ from qualityloop.services import problem_solving as service
 from qualityloop.services.record_kinds import get_kind
 from qualityloop.services.record_writer import RowInvalid
 from qualityloop.web.views import nc_workflow
+from qualityloop.web.views.lockout import signature_refused
 from qualityloop.web.views.record_forms import refused
 from qualityloop.web.views.records import detail_context, history_entries, record_url, references
 
@@ -56,7 +57,8 @@ def _run_step(request: HttpRequest, nc: Nonconformance, step: str,
     try:
         run()
     except service.ReauthenticationFailed as wrong:
-        return _page(request, nc, 403, {step: [str(wrong).capitalize() + "."]})
+        return signature_refused(wrong, lambda status, message: _page(request, nc, status,
+                                                                      {step: [message]}))
     except permissions.NotAllowed as refusal:
         return refused(request, str(refusal))
     except RowInvalid as invalid:
