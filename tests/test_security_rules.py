@@ -209,6 +209,40 @@ def test_repeated_failed_logins_are_refused_for_a_while(caplog):
     assert client.session["_auth_user_id"]
 
 
+# signature attempt limit -----------------------------------------------------------------------
+
+def test_repeated_wrong_signature_passwords_lock_signing_for_a_while(client):
+    """More cases (API, cool-off, a good signature clearing the count): test_signature_limits."""
+    from webdata import build_organisation
+
+    from qualityloop.records.quality.models import ChangeRequest, SignatureFailures
+    from qualityloop.services import audit, change_control
+
+    build_organisation()
+    add_user("quinn", "quality-manager", password=PASSWORD)
+    quinn = get_user_model().objects.get(username="quinn")
+    change_control.submit(ChangeRequest.objects.get(external_id="CR-1"), quinn)
+    client.login(username="quinn", password=PASSWORD)
+    approve = reverse("change-step", args=["CR-1", "approve"])
+    assert settings.SIGNATURE_FAILURE_LIMIT == 5
+    assert settings.SIGNATURE_COOLOFF_TIME.total_seconds() == 15 * 60
+    for _ in range(4):
+        assert client.post(approve, {"password": "wrong-password"}).status_code == 403
+    assert client.post(approve, {"password": "wrong-password"}).status_code == 429
+    refused = client.post(approve, {"password": PASSWORD})  # even the right password
+    assert refused.status_code == 429 and int(refused["Retry-After"]) > 850
+    assert "Signing is locked after 5 wrong passwords" in refused.content.decode()
+    assert ChangeRequest.objects.get(external_id="CR-1").status == "submitted"
+    reasons = [row.reason for row in audit.audit_page(audit.AuditFilter(record="CR-1")).rows]
+    assert reasons.count("signature refused: wrong password (approving CR-1)") == 5
+    assert "signature locked (approving CR-1)" in reasons
+
+    later = timezone.now() - settings.SIGNATURE_COOLOFF_TIME - dt.timedelta(seconds=1)
+    SignatureFailures.objects.update(last_failure_at=later)
+    assert client.post(approve, {"password": PASSWORD}).status_code == 302
+    assert ChangeRequest.objects.get(external_id="CR-1").status == "approved"
+
+
 # API tokens -------------------------------------------------------------------------------------
 
 def test_api_tokens_are_stored_only_as_hashes_and_revoked_ones_are_refused(client):

@@ -117,7 +117,7 @@ def _wrong_password(user: Any, password: str, what: str, record: Any, now: dt.da
     if not password:
         raise ReauthenticationFailed(message)
     failures = _count_failure(user, now)
-    _refused(user, what, record, Reason.WRONG_PASSWORD, now)
+    _refused(user, what, record, Reason.WRONG, now)
     if failures >= limit():
         until = now + cooloff()
         if failures == limit():  # a concurrent attempt past the limit is no second lockout

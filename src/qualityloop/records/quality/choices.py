@@ -117,7 +117,7 @@ class ReviewStatus(models.TextChoices):
 class SignatureRefusalReason(models.TextChoices):
     """Why an electronic signature was refused (services/signatures.py), as the audit log says."""
 
-    WRONG_PASSWORD = "wrong-password", "signature refused: wrong password"
+    WRONG = "wrong-password", "signature refused: wrong password"
     LOCKED = "locked", "signature locked"
     """The wrong password that reached the limit: signing is locked from then on."""
     WHILE_LOCKED = "while-locked", "signature refused: locked"
