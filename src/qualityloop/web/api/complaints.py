@@ -11,16 +11,16 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from ninja import Field, Router, Schema
 from ninja.responses import Status
 
 from qualityloop.records.customers.models import Complaint
 from qualityloop.services import complaints as steps
 from qualityloop.services.record_kinds import get_kind
-from qualityloop.services.record_writer import RowInvalid
-from qualityloop.web.api.records import Invalid, _find, caller
-from qualityloop.web.api.schemas import ErrorOut, InvalidOut, record_out, schemas_for
+from qualityloop.web.api.conditional import PRECONDITION, IfMatch, shown, take_step
+from qualityloop.web.api.records import _find, caller
+from qualityloop.web.api.schemas import ErrorOut, InvalidOut, schemas_for
 
 complaint_steps = Router(tags=["complaints"])
 WRITING = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: InvalidOut}
@@ -75,68 +75,75 @@ class TimersOut(Schema):
     timers: list[TimerOut]
 
 
-def _step(run: Callable[[], Any]) -> Any:
-    try:
-        return run()
-    except RowInvalid as invalid:
-        raise Invalid(invalid.errors) from None
-
-
 def _complaint(request: HttpRequest, external_id: str) -> Complaint:
     return _find(get_kind(steps.COMPLAINTS), request, external_id)  # type: ignore[return-value]
 
 
 def _post(path: str, summary: str):
-    return complaint_steps.post(path, response={200: COMPLAINT_OUT, **WRITING}, summary=summary)
+    return complaint_steps.post(path, response={200: COMPLAINT_OUT, **WRITING, **PRECONDITION},
+                                summary=summary)
+
+
+def _taken(request: HttpRequest, external_id: str, if_match: str | None,
+           response: HttpResponse, run: Callable[[Complaint], Any]) -> dict[str, Any]:
+    """Take a step on the complaint (conditional on ``If-Match``); the complaint with its ETag."""
+    done = take_step(steps.COMPLAINTS, request, external_id, if_match, run)
+    return shown(done, response)
 
 
 @_post("/{external_id}/acknowledge", "Acknowledge a complaint (received -> acknowledged)")
-def acknowledge(request: HttpRequest, external_id: str, payload: StepIn):
-    c = _complaint(request, external_id)
-    return record_out(_step(lambda: steps.acknowledge(c, caller(request), payload.on)))
+def acknowledge(request: HttpRequest, external_id: str, payload: StepIn,
+                response: HttpResponse, if_match: IfMatch = None):
+    return _taken(request, external_id, if_match, response,
+                  lambda c: steps.acknowledge(c, caller(request), payload.on))
 
 
 @_post("/{external_id}/assess", "Record the initial assessment (acknowledged -> assessed)")
-def assess(request: HttpRequest, external_id: str, payload: AssessIn):
-    c = _complaint(request, external_id)
-    return record_out(_step(lambda: steps.assess(c, caller(request), payload.on, payload.severity,
-                                                 payload.handler, payload.org_unit)))
+def assess(request: HttpRequest, external_id: str, payload: AssessIn,
+           response: HttpResponse, if_match: IfMatch = None):
+    return _taken(request, external_id, if_match, response,
+                  lambda c: steps.assess(c, caller(request), payload.on, payload.severity,
+                                         payload.handler, payload.org_unit))
 
 
 @_post("/{external_id}/investigate", "Record the investigation (assessed -> investigated)")
-def investigate(request: HttpRequest, external_id: str, payload: InvestigateIn):
-    c = _complaint(request, external_id)
-    return record_out(_step(lambda: steps.investigate(c, caller(request), payload.findings,
-                                                      payload.on)))
+def investigate(request: HttpRequest, external_id: str, payload: InvestigateIn,
+                response: HttpResponse, if_match: IfMatch = None):
+    return _taken(request, external_id, if_match, response,
+                  lambda c: steps.investigate(c, caller(request), payload.findings, payload.on))
 
 
 @_post("/{external_id}/respond", "Respond with the decision (investigated -> responded)")
-def respond(request: HttpRequest, external_id: str, payload: RespondIn):
-    c = _complaint(request, external_id)
-    return record_out(_step(lambda: steps.respond(c, caller(request), payload.outcome,
-                                                  payload.response, payload.on,
-                                                  payload.resolved)))
+def respond(request: HttpRequest, external_id: str, payload: RespondIn,
+            response: HttpResponse, if_match: IfMatch = None):
+    return _taken(request, external_id, if_match, response,
+                  lambda c: steps.respond(c, caller(request), payload.outcome, payload.response,
+                                          payload.on, payload.resolved))
 
 
 @_post("/{external_id}/close", "Close a complaint (responded -> closed)")
-def close(request: HttpRequest, external_id: str, payload: ComplaintCloseIn):
-    c = _complaint(request, external_id)
-    return record_out(_step(lambda: steps.close(c, caller(request), payload.on,
-                                                payload.satisfaction)))
+def close(request: HttpRequest, external_id: str, payload: ComplaintCloseIn,
+          response: HttpResponse, if_match: IfMatch = None):
+    return _taken(request, external_id, if_match, response,
+                  lambda c: steps.close(c, caller(request), payload.on, payload.satisfaction))
 
 
 @_post("/{external_id}/satisfaction", "Record satisfaction with the handling (1-5)")
-def satisfaction(request: HttpRequest, external_id: str, payload: SatisfactionIn):
-    c = _complaint(request, external_id)
-    return record_out(_step(lambda: steps.record_satisfaction(c, caller(request),
-                                                              payload.satisfaction)))
+def satisfaction(request: HttpRequest, external_id: str, payload: SatisfactionIn,
+                 response: HttpResponse, if_match: IfMatch = None):
+    return _taken(request, external_id, if_match, response,
+                  lambda c: steps.record_satisfaction(c, caller(request), payload.satisfaction))
 
 
-@complaint_steps.post("/{external_id}/nonconformance", response={201: NC_OUT, **WRITING},
-                      summary="Raise a nonconformance from a complaint (linked both ways)")
-def raise_nonconformance(request: HttpRequest, external_id: str):
-    c = _complaint(request, external_id)
-    return Status(201, record_out(_step(lambda: steps.raise_nonconformance(c, caller(request)))))
+@complaint_steps.post("/{external_id}/nonconformance",
+                      response={201: NC_OUT, **WRITING, **PRECONDITION},
+                      summary="Raise a nonconformance from a complaint (linked both ways); "
+                              "If-Match is the complaint's ETag, the answer's the new record's")
+def raise_nonconformance(request: HttpRequest, external_id: str, response: HttpResponse,
+                         if_match: IfMatch = None):
+    raised = take_step(steps.COMPLAINTS, request, external_id, if_match,
+                       lambda c: steps.raise_nonconformance(c, caller(request)))
+    return Status(201, shown(raised, response))
 
 
 @complaint_steps.get("/{external_id}/timers", response={200: TimersOut, 401: ErrorOut,

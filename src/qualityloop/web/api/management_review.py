@@ -6,17 +6,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from ninja import Field, Query, Router, Schema
 from ninja.responses import Status
 
-from qualityloop.records.quality.models import ManagementReview
 from qualityloop.services import management_review as service
 from qualityloop.services import permissions
 from qualityloop.services.record_kinds import get_kind
-from qualityloop.web.api.problem_solving import _step  # refusals in the API's 422 shape
-from qualityloop.web.api.records import Invalid, _find, caller
-from qualityloop.web.api.schemas import ErrorOut, InvalidOut, record_out, schemas_for
+from qualityloop.web.api.conditional import PRECONDITION, IfMatch, shown, take_step
+from qualityloop.web.api.records import Invalid, caller
+from qualityloop.web.api.schemas import ErrorOut, InvalidOut, schemas_for
 
 review_steps = Router(tags=["management-reviews"])
 review_pack = Router(tags=["management-reviews"])
@@ -33,13 +32,15 @@ class ReviewActionIn(Schema):
 
 @review_steps.post("/{external_id}/actions", response={201: ACTION_OUT, 401: ErrorOut,
                                                        403: ErrorOut, 404: ErrorOut,
-                                                       422: InvalidOut},
-                   summary="Record an action decided by a management review")
-def add_action(request: HttpRequest, external_id: str, payload: ReviewActionIn):
-    review: ManagementReview = _find(get_kind(service.REVIEWS), request, external_id)  # type: ignore[assignment]
+                                                       422: InvalidOut, **PRECONDITION},
+                   summary="Record an action decided by a management review (If-Match is the "
+                           "review's ETag, the answer's the new action's)")
+def add_action(request: HttpRequest, external_id: str, payload: ReviewActionIn,
+               response: HttpResponse, if_match: IfMatch = None):
     values = payload.model_dump(exclude_none=True)
-    action = _step(lambda: service.add_review_action(review, caller(request), values))
-    return Status(201, record_out(action))
+    action = take_step(service.REVIEWS, request, external_id, if_match,
+                       lambda review: service.add_review_action(review, caller(request), values))
+    return Status(201, shown(action, response))
 
 
 @review_pack.get("", response={200: dict[str, Any], 401: ErrorOut, 403: ErrorOut,

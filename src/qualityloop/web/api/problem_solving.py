@@ -7,19 +7,17 @@ Mounted next to the generated routers of ``nonconformances`` and ``actions``.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-from typing import Any
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from ninja import Field, Router, Schema
 from ninja.responses import Status
 
-from qualityloop.records.quality.models import CorrectiveAction, Nonconformance
+from qualityloop.records.quality.models import Nonconformance
 from qualityloop.services import problem_solving as steps
 from qualityloop.services.record_kinds import get_kind
-from qualityloop.services.record_writer import RowInvalid
-from qualityloop.web.api.records import Invalid, _find, caller
-from qualityloop.web.api.schemas import ErrorOut, InvalidOut, record_out, schemas_for
+from qualityloop.web.api.conditional import PRECONDITION, IfMatch, shown, take_step
+from qualityloop.web.api.records import caller
+from qualityloop.web.api.schemas import ErrorOut, InvalidOut, schemas_for
 
 nonconformance_steps = Router(tags=["nonconformances"])
 action_steps = Router(tags=["actions"])
@@ -76,60 +74,61 @@ class SignedOut(Schema):
     signed_at: dt.datetime
 
 
-def _step(run: Callable[[], Any]) -> Any:
-    """Run a step; refusals by the record writer get the API's 422 shape."""
-    try:
-        return run()
-    except RowInvalid as invalid:
-        raise Invalid(invalid.errors) from None
-
-
-def _nc(request: HttpRequest, external_id: str) -> Nonconformance:
-    return _find(get_kind(steps.NCS), request, external_id)  # type: ignore[return-value]
-
-
-@nonconformance_steps.post("/{external_id}/containment", response={200: NC_OUT, **WRITING},
+@nonconformance_steps.post("/{external_id}/containment",
+                           response={200: NC_OUT, **WRITING, **PRECONDITION},
                            summary="Record the containment of a nonconformance")
-def containment(request: HttpRequest, external_id: str, payload: ContainmentIn):
-    nc = _nc(request, external_id)
-    return record_out(_step(lambda: steps.record_containment(nc, caller(request),
-                                                             payload.containment)))
+def containment(request: HttpRequest, external_id: str, payload: ContainmentIn,
+                response: HttpResponse, if_match: IfMatch = None):
+    done = take_step(steps.NCS, request, external_id, if_match, lambda nc: steps.record_containment(
+        nc, caller(request), payload.containment))
+    return shown(done, response)
 
 
-@nonconformance_steps.post("/{external_id}/root-cause", response={200: NC_OUT, **WRITING},
+@nonconformance_steps.post("/{external_id}/root-cause",
+                           response={200: NC_OUT, **WRITING, **PRECONDITION},
                            summary="Record the 5 whys, the 6M category and the root cause")
-def root_cause(request: HttpRequest, external_id: str, payload: RootCauseIn):
-    nc = _nc(request, external_id)
+def root_cause(request: HttpRequest, external_id: str, payload: RootCauseIn,
+               response: HttpResponse, if_match: IfMatch = None):
     whys = [steps.Why(w.why, w.because) for w in payload.whys]
-    return record_out(_step(lambda: steps.record_root_cause(
-        nc, caller(request), whys, payload.cause_category, payload.root_cause)))
+    done = take_step(steps.NCS, request, external_id, if_match, lambda nc: steps.record_root_cause(
+        nc, caller(request), whys, payload.cause_category, payload.root_cause))
+    return shown(done, response)
 
 
-@nonconformance_steps.post("/{external_id}/actions", response={201: ACTION_OUT, **WRITING},
-                           summary="Add a corrective or preventive action to a nonconformance")
-def add_action(request: HttpRequest, external_id: str, payload: ActionIn):
-    nc = _nc(request, external_id)
+@nonconformance_steps.post("/{external_id}/actions",
+                           response={201: ACTION_OUT, **WRITING, **PRECONDITION},
+                           summary="Add a corrective or preventive action to a nonconformance "
+                                   "(If-Match is the nonconformance's ETag, the answer's the "
+                                   "new action's)")
+def add_action(request: HttpRequest, external_id: str, payload: ActionIn,
+               response: HttpResponse, if_match: IfMatch = None):
     values = payload.model_dump(exclude_none=True)
-    action = _step(lambda: steps.add_action(nc, caller(request), values))
-    return Status(201, record_out(action))
+    action = take_step(steps.NCS, request, external_id, if_match,
+                       lambda nc: steps.add_action(nc, caller(request), values))
+    return Status(201, shown(action, response))
 
 
 @nonconformance_steps.post(
-    "/{external_id}/close", response={200: SignedOut, **SIGNING},
+    "/{external_id}/close", response={200: SignedOut, **SIGNING, **PRECONDITION},
     summary="Close a nonconformance with your signature (password); refused until every "
             "action has an effectiveness verdict and one was verified effective")
-def close(request: HttpRequest, external_id: str, payload: NonconformanceCloseIn):
-    nc = _nc(request, external_id)
-    closed: Nonconformance = _step(lambda: steps.close_nonconformance(
-        nc, caller(request), payload.password, payload.closed_on))
-    return {"record": record_out(closed), "signed_by": closed.signed_by.get_username(),
+def close(request: HttpRequest, external_id: str, payload: NonconformanceCloseIn,
+          response: HttpResponse, if_match: IfMatch = None):
+    closed: Nonconformance = take_step(steps.NCS, request, external_id, if_match,
+                                       lambda nc: steps.close_nonconformance(
+                                           nc, caller(request), payload.password,
+                                           payload.closed_on))
+    return {"record": shown(closed, response), "signed_by": closed.signed_by.get_username(),
             "signed_at": closed.signed_at}
 
 
-@action_steps.post("/{external_id}/effectiveness-check", response={200: ACTION_OUT, **WRITING},
+@action_steps.post("/{external_id}/effectiveness-check",
+                   response={200: ACTION_OUT, **WRITING, **PRECONDITION},
                    summary="Record the effectiveness check of an action")
-def effectiveness_check(request: HttpRequest, external_id: str, payload: CheckIn):
-    action: CorrectiveAction = _find(get_kind(steps.ACTIONS), request, external_id)  # type: ignore[assignment]
-    return record_out(_step(lambda: steps.record_effectiveness_check(
-        action, caller(request), payload.verified_by, payload.checked_on, payload.effective,
-        payload.evidence)))
+def effectiveness_check(request: HttpRequest, external_id: str, payload: CheckIn,
+                        response: HttpResponse, if_match: IfMatch = None):
+    done = take_step(steps.ACTIONS, request, external_id, if_match,
+                     lambda action: steps.record_effectiveness_check(
+                         action, caller(request), payload.verified_by, payload.checked_on,
+                         payload.effective, payload.evidence))
+    return shown(done, response)

@@ -12,7 +12,7 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.db import models, transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
@@ -25,6 +25,14 @@ from qualityloop.web.forms.records import (
     is_searchable,
     new_record_values,
     record_form_class,
+)
+from qualityloop.web.views.edit_conflicts import (
+    SEEN_FIELD,
+    VERSION_FIELD,
+    Conflict,
+    conflict_since,
+    held,
+    opened_on,
 )
 from qualityloop.web.views.records import _kind_or_404, _related, kind_title, record_url
 
@@ -93,12 +101,20 @@ def record_edit(request: HttpRequest, kind_name: str, external_id: str) -> HttpR
     return _save(request, kind, form_class(request.POST, instance=obj), obj)
 
 
+class _Changed(Exception):
+    """The record changed after the form was opened: nothing is written."""
+
+    def __init__(self, conflict: Conflict, current: models.Model):
+        super().__init__(conflict.message)
+        self.conflict, self.current = conflict, current
+
+
 def _save(request: HttpRequest, kind: RecordKind, form: RecordForm,
           obj: models.Model | None) -> HttpResponse:
     action = permissions.Action.CREATE if obj is None else permissions.Action.CHANGE
-    status_before = getattr(obj, "status", None)
     try:
         with transaction.atomic():
+            status_before = getattr(_current(request, kind, form, obj), "status", None)
             saved = form.save(request.user) if form.is_valid() else None
             # Checked again on the saved values: nobody moves a record out of their reach, nor
             # into a status only a workflow step may set.
@@ -106,6 +122,8 @@ def _save(request: HttpRequest, kind: RecordKind, form: RecordForm,
                 permissions.check_written(request.user, saved, action, status_before)
     except permissions.NotAllowed as refusal:
         return refused(request, str(refusal))
+    except _Changed as changed:
+        return _conflict_page(request, kind, changed)
     if saved is None:
         return _form_page(request, kind, form, obj, status=200 if request.htmx else 400)  # type: ignore[attr-defined]
     target = record_url(saved)
@@ -114,13 +132,51 @@ def _save(request: HttpRequest, kind: RecordKind, form: RecordForm,
     return redirect(target)
 
 
+def _current(request: HttpRequest, kind: RecordKind, form: RecordForm,
+             obj: models.Model | None) -> models.Model | None:
+    """The record being edited as it is now, held by the write's transaction and given to the
+    form; raises :class:`_Changed` when it is not the version the form was opened on."""
+    if obj is None:
+        return None
+    current = held(kind, obj)
+    if current is None:
+        raise Http404(f"{obj} was deleted since you opened it")
+    conflict = conflict_since(kind, current, request.POST, form)
+    if conflict is not None:
+        raise _Changed(conflict, current)
+    form.instance = current
+    return current
+
+
+def _conflict_page(request: HttpRequest, kind: RecordKind, changed: _Changed) -> HttpResponse:
+    """The form again, with the record's current values and what the user sent beside them."""
+    form = record_form_class(kind)(instance=changed.current)
+    return _form_page(request, kind, form, changed.current,
+                      status=200 if request.htmx else 409,  # type: ignore[attr-defined]
+                      conflict=changed.conflict)
+
+
+def _opened(request: HttpRequest, obj: models.Model | None,
+            conflict: Conflict | None) -> dict[str, str] | None:
+    """The version the form carries: a form sent back for corrections keeps the one it was
+    opened on; a new or refused-as-changed form gets the record's version now."""
+    if obj is None:
+        return None
+    if request.method == "POST" and conflict is None and request.POST.get(VERSION_FIELD):
+        return {"version": request.POST[VERSION_FIELD], "seen": request.POST.get(SEEN_FIELD, "")}
+    return opened_on(obj)
+
+
 def _form_page(request: HttpRequest, kind: RecordKind, form: RecordForm,
-               obj: models.Model | None, status: int = 200) -> HttpResponse:
+               obj: models.Model | None, status: int = 200,
+               conflict: Conflict | None = None) -> HttpResponse:
     context: dict[str, Any] = {
         "kind": kind, "title": kind_title(kind), "form": form, "object": obj,
         "action": request.path, "cancel_url": record_url(obj) if obj is not None
         else reverse("record-list", args=[kind.name]),
-        "noun": kind.model._meta.verbose_name,
+        "noun": kind.model._meta.verbose_name, "conflict": conflict,
+        "opened": _opened(request, obj, conflict),
+        "version_field": VERSION_FIELD, "seen_field": SEEN_FIELD,
     }
     template = "qualityloop/_record_form.html" if request.htmx else "qualityloop/record_form.html"  # type: ignore[attr-defined]
     return render(request, template, context, status=status)

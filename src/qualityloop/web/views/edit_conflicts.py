@@ -1,0 +1,152 @@
+"""Optimistic concurrency for the record edit forms: nothing is lost when two people edit the
+same record.
+
+An edit form carries the version of the record it was opened on (its ETag, the one the API
+gives, see ``web/api/records.py``) and the newest history version then. When it is saved, the
+record is read again inside the write's transaction (under a row lock on PostgreSQL); if its
+ETag is no longer the one the form was opened on, nothing is written and the form is shown again
+with the record's current values, who changed it and when, and the columns where what the user
+sent differs from what is saved now, so they can re-apply their change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from django import forms
+from django.db import models
+from django.http import QueryDict
+from django.utils import timezone
+
+from qualityloop.services.record_kinds import CellError, Column, RecordKind
+from qualityloop.web.api.records import etag_of, history_of
+from qualityloop.web.api.schemas import record_out
+from qualityloop.web.forms.records import RecordForm, initial_values
+
+# Not column names: a kind may have a column called "version" (policies do).
+VERSION_FIELD = "_record_version"
+SEEN_FIELD = "_record_seen"
+
+
+def version_of(obj: models.Model) -> str:
+    """The record's version: the ETag the API gives it (changes with any column or link)."""
+    return etag_of(record_out(obj))
+
+
+def opened_on(obj: models.Model) -> dict[str, str]:
+    """The hidden values an edit form of ``obj`` carries: its version and its newest history
+    version (to tell later who changed what since)."""
+    return {"version": version_of(obj), "seen": str(_newest_history_id(obj) or "")}
+
+
+def _newest_history_id(obj: models.Model) -> int | None:
+    if not hasattr(type(obj), "history"):
+        return None
+    versions = obj.history.order_by("-history_id")  # type: ignore[attr-defined]
+    return versions.values_list("history_id", flat=True).first()
+
+
+def held(kind: RecordKind, obj: models.Model) -> models.Model | None:
+    """The record as it is now, held until the caller's transaction ends (None when it was
+    deleted meanwhile). Call inside ``transaction.atomic()``."""
+    # Row lock on PostgreSQL (a no-op on SQLite, whose IMMEDIATE transaction holds the
+    # database); locked apart from the read because the read's outer joins cannot be locked.
+    list(kind.model._default_manager.select_for_update()
+         .filter(pk=obj.pk).values_list("pk", flat=True))
+    return kind.queryset().filter(pk=obj.pk).first()
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One column where the sent form and the saved record disagree."""
+
+    label: str
+    now: str
+    sent: str
+    changed_by_them: bool
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A save refused because the record changed after the form was opened."""
+
+    who: list[str]
+    at: dt.datetime | None
+    changed: list[str] = field(default_factory=list)
+    differences: list[Difference] = field(default_factory=list)
+
+    @property
+    def message(self) -> str:
+        """What the user is told, ERPNext-style ("changed after you opened it")."""
+        who = ", ".join(self.who) or "Someone"
+        when = f" at {_shown_time(self.at)}" if self.at is not None else ""
+        return (f"{who} changed this record{when} since you opened it: their values are shown; "
+                "re-apply your change (nothing you sent was saved).")
+
+
+def conflict_since(kind: RecordKind, current: models.Model, posted: QueryDict,
+                   form: RecordForm) -> Conflict | None:
+    """The conflict when ``current`` is not the version the form was opened on; None when it
+    is, or when the form carries no version (then the last save wins, as before)."""
+    opened = posted.get(VERSION_FIELD, "").strip()
+    if not opened or opened == version_of(current):
+        return None
+    entries = _changes_since(kind, current, posted.get(SEEN_FIELD, ""))
+    changed = {change["field"] for entry in entries for change in entry["changes"]}
+    who = list(dict.fromkeys(e["user"] or "someone" for e in reversed(entries)))
+    at = entries[0]["date"] if entries else None
+    now = initial_values(kind, current)
+    differences = [
+        Difference(_label(form, column), _text(now[column.name]), sent, column.name in changed)
+        for column in kind.columns if column.name in form.fields
+        for sent in [_sent(form, column)]
+        if column.name in changed or not _same(column, sent, now[column.name])
+    ]
+    return Conflict(who=who, at=at, changed=[c.name for c in kind.columns if c.name in changed],
+                    differences=differences)
+
+
+def _changes_since(kind: RecordKind, current: models.Model, seen: str) -> list[dict[str, Any]]:
+    """History entries written after the form was opened, newest first."""
+    if not hasattr(kind.model, "history"):
+        return []
+    after = int(seen) if seen.isdigit() else 0
+    return [e for e in history_of(kind, current.external_id)  # type: ignore[attr-defined]
+            if e["history_id"] > after]
+
+
+def _sent(form: RecordForm, column: Column) -> str:
+    field_ = form.fields[column.name]
+    if isinstance(field_, forms.MultipleChoiceField):
+        return "; ".join(form.data.getlist(column.name))  # type: ignore[attr-defined]
+    return str(form.data.get(column.name, "") or "").strip()
+
+
+def _same(column: Column, sent: str, now: Any) -> bool:
+    """Whether two raw values mean the same (``2026-01-02T10:00`` is ``...10:00:00+00:00``)."""
+    try:
+        mine, theirs = column.parse(sent), column.parse(_text(now))
+    except CellError:
+        return sent == _text(now)
+    if column.is_multi_reference:
+        return sorted(mine) == sorted(theirs)
+    return bool(mine == theirs)
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return "; ".join(str(v) for v in value)
+    return str(value)
+
+
+def _label(form: RecordForm, column: Column) -> str:
+    return str(form.fields[column.name].label or column.name)
+
+
+def _shown_time(at: dt.datetime) -> str:
+    local = timezone.localtime(at)
+    return local.strftime("%Y-%m-%d %H:%M ") + (local.tzname() or "")

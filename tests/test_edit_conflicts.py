@@ -1,0 +1,255 @@
+"""Nothing lost when two people change the same record (issue #9).
+
+The web edit form carries the version (ETag) of the record it was opened on: a save after someone
+else changed the record writes nothing and shows the form again with their values, who changed
+it and when, and what the user sent. The API's workflow steps take ``If-Match`` like PUT/PATCH:
+a stale one is refused with 412 and nothing is written; answers carry the record's ETag.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from webdata import build_organisation
+
+from qualityloop.records.customers.models import Complaint
+from qualityloop.records.organisation.models import OrgUnit
+from qualityloop.records.quality.models import ChangeRequest, CorrectiveAction
+from qualityloop.services import change_control
+from qualityloop.services.record_kinds import get_kind
+from qualityloop.services.signatures import ReauthenticationFailed
+from qualityloop.services.users import add_user
+from qualityloop.web.api.api import api
+from qualityloop.web.forms.records import initial_values
+
+pytestmark = pytest.mark.django_db
+PASSWORD = "correct-horse-battery"
+EDIT = reverse("record-edit", args=["change-requests", "CR-1"])
+
+
+@pytest.fixture
+def org():
+    return build_organisation()
+
+
+def _signed_in(name: str, role: str = "quality-manager") -> Client:
+    add_user(name, role, password=PASSWORD)
+    client = Client()
+    assert client.login(username=name, password=PASSWORD)
+    return client
+
+
+def _opened_form(client: Client, url: str = EDIT) -> dict:
+    """What the edit page's form would send unchanged: the record's values and the hidden
+    version fields, read from the page."""
+    page = client.get(url)
+    assert page.status_code == 200
+    return _form_of(page.content.decode())
+
+
+def _form_of(page: str) -> dict:
+    data = {k: v for k, v in initial_values(get_kind("change-requests"),
+                                            ChangeRequest.objects.get(pk=_cr1().pk)).items()
+            if v is not None}
+    for name in ("_record_version", "_record_seen"):
+        found = re.search(rf'name="{name}" value="([^"]*)"', page)
+        assert found is not None, f"{name} missing from the form"
+        data[name] = html.unescape(found.group(1))
+    return data
+
+
+def _cr1() -> ChangeRequest:
+    return ChangeRequest.objects.get(external_id="CR-1")
+
+
+def test_the_second_save_is_refused_with_their_values_and_nothing_is_lost(org):
+    alice, bob = _signed_in("alice"), _signed_in("bob")
+    alices, bobs = _opened_form(alice), _opened_form(bob)
+    versions = _cr1().history.count()
+
+    alices["title"] = "Alice's title"
+    assert alice.post(EDIT, alices).status_code == 302
+
+    bobs["reason"] = "Bob's reason"
+    refused = bob.post(EDIT, bobs)
+    assert refused.status_code == 409
+    page = refused.content.decode()
+    assert 'data-testid="edit-conflict"' in page
+    assert re.search(r"alice changed this record at \d{4}-\d\d-\d\d \d\d:\d\d \S+ since you "
+                     r"opened it: their values are shown; re-apply your change", page)
+    conflict = page.split('data-testid="edit-conflict"')[1].split("</table>")[0]
+    assert "Title <em>(changed by them)</em>" in html.unescape(conflict)
+    assert "Alice&#x27;s title" in conflict and "Bob&#x27;s reason" in conflict  # now / sent
+    assert 'value="Alice&#x27;s title"' in page  # the form shows their values
+
+    change = _cr1()
+    assert change.title == "Alice's title" and change.reason != "Bob's reason"
+    assert change.history.count() == versions + 1  # one change: Alice's
+    assert change.history.first().history_user.username == "alice"
+
+
+def test_re_applying_on_the_form_shown_after_a_conflict_saves_both_changes(org):
+    alice, bob = _signed_in("alice"), _signed_in("bob")
+    alices, bobs = _opened_form(alice), _opened_form(bob)
+    alices["title"] = "Alice's title"
+    assert alice.post(EDIT, alices).status_code == 302
+    bobs["reason"] = "Bob's reason"
+    again = _form_of(bob.post(EDIT, bobs).content.decode())
+    again["reason"] = "Bob's reason"
+    assert bob.post(EDIT, again).status_code == 302
+    change = _cr1()
+    assert (change.title, change.reason) == ("Alice's title", "Bob's reason")
+
+
+def test_an_unchanged_record_saves_and_a_form_without_a_version_still_saves(org):
+    alice = _signed_in("alice")
+    form = _opened_form(alice)
+    form["title"] = "First"
+    assert alice.post(EDIT, form).status_code == 302
+    plain = {k: v for k, v in form.items() if not k.startswith("_record_")}
+    plain["title"] = "Second"  # no version sent: the last save wins, as before
+    assert alice.post(EDIT, plain).status_code == 302
+    assert _cr1().title == "Second"
+
+
+def test_a_form_sent_back_for_corrections_keeps_the_version_it_was_opened_on(org):
+    alice, bob = _signed_in("alice"), _signed_in("bob")
+    bobs = _opened_form(bob)
+    wrong = bob.post(EDIT, {**bobs, "requested_on": "not a day"})
+    assert wrong.status_code == 400
+    kept = _form_of(wrong.content.decode())
+    assert kept["_record_version"] == bobs["_record_version"]
+    alices = _opened_form(alice)
+    alices["title"] = "Alice's title"
+    assert alice.post(EDIT, alices).status_code == 302
+    assert bob.post(EDIT, {**kept, "reason": "Bob's reason"}).status_code == 409
+
+
+def test_htmx_shows_the_conflict_in_place(org):
+    alice, bob = _signed_in("alice"), _signed_in("bob")
+    alices, bobs = _opened_form(alice), _opened_form(bob)
+    alices["title"] = "Alice's title"
+    assert alice.post(EDIT, alices).status_code == 302
+    swapped = bob.post(EDIT, bobs, HTTP_HX_REQUEST="true")
+    assert swapped.status_code == 200  # HTMX swaps 2xx answers only
+    assert 'data-testid="edit-conflict"' in swapped.content.decode()
+    assert _cr1().title == "Alice's title"
+
+
+# --- the API's workflow steps ------------------------------------------------------------------
+
+@pytest.fixture
+def token(org):
+    made = add_user("api-quinn", "quality-manager", password=PASSWORD)  # signs with it
+    return {"HTTP_AUTHORIZATION": f"Bearer {made.token}"}
+
+
+def _step(client: Client, auth: dict, path: str, body: dict | None = None,
+          etag: str | None = None):
+    headers = {} if etag is None else {"HTTP_IF_MATCH": etag}
+    return client.post(f"/api/{path}", json.dumps(body or {}), content_type="application/json",
+                       **auth, **headers)
+
+
+def _etag(client: Client, auth: dict, path: str) -> str:
+    read = client.get(f"/api/{path}", **auth)
+    assert read.status_code == 200
+    return read["ETag"]
+
+
+def test_a_step_with_a_stale_if_match_is_refused_and_nothing_is_written(client, token):
+    stale = _etag(client, token, "complaints/K-1")
+    patched = client.patch("/api/complaints/K-1", {"category": "Delivery"},
+                           content_type="application/json", **token)
+    assert patched.status_code == 200
+    versions = Complaint.history.filter(external_id="K-1").count()
+    refused = _step(client, token, "complaints/K-1/acknowledge", etag=stale)
+    assert refused.status_code == 412
+    assert "has changed since you read it" in refused.json()["detail"]  # the PATCH's shape
+    complaint = Complaint.objects.get(external_id="K-1")
+    assert complaint.status == "received" and complaint.acknowledged_on is None
+    assert Complaint.history.filter(external_id="K-1").count() == versions
+
+
+def test_a_step_with_the_current_if_match_is_taken_and_answers_the_new_etag(client, token):
+    current = _etag(client, token, "complaints/K-1")
+    taken = _step(client, token, "complaints/K-1/acknowledge", etag=current)
+    assert taken.status_code == 200, taken.content
+    assert taken.json()["status"] == "acknowledged"
+    assert taken["ETag"] != current
+    assert taken["ETag"] == _etag(client, token, "complaints/K-1")
+    # the answer's ETag is the one to send with the next step
+    assessed = _step(client, token, "complaints/K-1/assess", etag=taken["ETag"])
+    assert assessed.status_code == 200 and assessed.json()["status"] == "assessed"
+
+
+def test_a_step_without_if_match_works_as_before_and_carries_the_etag(client, token):
+    taken = _step(client, token, "complaints/K-1/acknowledge")
+    assert taken.status_code == 200
+    assert taken["ETag"] == _etag(client, token, "complaints/K-1")
+
+
+def test_signed_steps_take_if_match_too(client, token):
+    assert _step(client, token, "change-requests/CR-1/submit").status_code == 200
+    stale = _etag(client, token, "change-requests/CR-1")
+    client.patch("/api/change-requests/CR-1", {"risk_assessment": "Checked again"},
+                 content_type="application/json", **token)
+    body = {"password": PASSWORD, "note": "ok"}
+    refused = _step(client, token, "change-requests/CR-1/approve", body, etag=stale)
+    assert refused.status_code == 412
+    assert _cr1().status == "submitted" and _cr1().signed_by is None
+    current = _etag(client, token, "change-requests/CR-1")
+    approved = _step(client, token, "change-requests/CR-1/approve", body, etag=current)
+    assert approved.status_code == 200, approved.content
+    assert approved.json()["record"]["status"] == "approved"
+    assert approved["ETag"] == _etag(client, token, "change-requests/CR-1")
+
+
+def test_a_refused_signature_is_kept_although_the_step_is_not_taken(client, token, monkeypatch):
+    """What signing records on a refusal (the count towards a lockout, the audit entry) is
+    committed: the step's transaction rolls back only what the step wrote."""
+    def refuse(user, password, what, *args):
+        OrgUnit.objects.create(external_id="U-REFUSAL", name=f"refused {what}")
+        raise ReauthenticationFailed("the password is not correct")
+
+    monkeypatch.setattr(change_control, "sign", refuse)
+    assert _step(client, token, "change-requests/CR-1/submit").status_code == 200
+    current = _etag(client, token, "change-requests/CR-1")
+    refused = _step(client, token, "change-requests/CR-1/approve", {"password": "nope"},
+                    etag=current)
+    assert refused.status_code == 403
+    assert OrgUnit.objects.filter(external_id="U-REFUSAL").exists()
+    assert _cr1().status == "submitted"
+
+
+def test_steps_creating_a_record_check_the_parent_and_answer_the_new_records_etag(client,
+                                                                                  token):
+    stale = _etag(client, token, "nonconformances/N-1")
+    client.patch("/api/nonconformances/N-1", {"containment": "Stock quarantined"},
+                 content_type="application/json", **token)
+    action = {"external_id": "N-1-A9", "kind": "corrective", "description": "New seal",
+              "owner": "P-ANN", "due_on": "2030-01-01"}
+    refused = _step(client, token, "nonconformances/N-1/actions", action, etag=stale)
+    assert refused.status_code == 412
+    assert not CorrectiveAction.objects.filter(external_id="N-1-A9").exists()
+    added = _step(client, token, "nonconformances/N-1/actions", action,
+                  etag=_etag(client, token, "nonconformances/N-1"))
+    assert added.status_code == 201, added.content
+    assert added["ETag"] == _etag(client, token, "actions/N-1-A9")
+
+
+def test_every_writing_step_documents_if_match_and_412():
+    document = api.get_openapi_schema()
+    steps = [(path, operation) for path, operations in document["paths"].items()
+             if re.search(r"\{external_id\}/[a-z-]+$", path)
+             for method, operation in operations.items() if method == "post"]
+    assert len(steps) >= 18  # complaints 7, nonconformances 4, actions 1, changes 5, reviews 1
+    for path, operation in steps:
+        headers = {p["name"] for p in operation.get("parameters", []) if p["in"] == "header"}
+        assert "If-Match" in headers, path
+        assert "412" in {str(code) for code in operation["responses"]}, path
