@@ -40,7 +40,8 @@ def review_pack(start: dt.date, end: dt.date, figures: PackFigures | None = None
     found = figures or pack_figures(start, end, **reading)
     document = ReportDocument(
         title="Management review pack",
-        subtitle=f"ISO 9001 9.3 inputs from the records, {start:%d %b %Y} to {end:%d %b %Y}",
+        subtitle=f"ISO 9001 9.3 inputs from the records, {start:%d %b %Y} to {end:%d %b %Y}"
+        + (f", covering {found.unit.external_id} and below" if found.unit else ""),
         findings=findings(found))
     for anchor, title in SECTIONS:
         BUILDERS[anchor](document.section(title, anchor), found)

@@ -18,10 +18,11 @@ from typing import Any
 
 import pandas as pd
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from qualityloop.records.customers.models import Complaint, FeedbackResponse
+from qualityloop.records.organisation.models import OrgUnit
 from qualityloop.records.quality.choices import ActionStatus, LifecycleStage
 from qualityloop.records.quality.models import (
     ChangeRequest,
@@ -32,7 +33,7 @@ from qualityloop.records.quality.models import (
     TrainingRecord,
 )
 from qualityloop.services import metrics, permissions, problem_solving, training
-from qualityloop.services.record_kinds import get_kind
+from qualityloop.services.record_kinds import get_kind, kind_for_model
 from qualityloop.services.record_writer import RowInvalid, write_record
 
 REVIEWS = "management-reviews"
@@ -63,6 +64,7 @@ class PackFigures:
     spc_problem: str = ""
     changes: dict[str, int] = field(default_factory=dict)
     review_actions: pd.DataFrame = field(default_factory=pd.DataFrame)
+    unit: OrgUnit | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: tables as lists of rows, dates as text, missing numbers as None."""
@@ -118,7 +120,8 @@ def _date(value: str | dt.date | None, name: str) -> dt.date | None:
 
 
 def pack_figures(start: dt.date, end: dt.date,
-                 retention: Callable[[], dict[str, Any]] | None = None) -> PackFigures:
+                 retention: Callable[[], dict[str, Any]] | None = None,
+                 unit: OrgUnit | None = None) -> PackFigures:
     """Read the review inputs (ISO 9001 9.3.2) for ``start`` .. ``end`` from the records.
 
     Parameters
@@ -128,32 +131,53 @@ def pack_figures(start: dt.date, end: dt.date,
     retention
         Gives the retention headline (``RetentionOverview().headline()`` by default); pages pass
         a cached one, since it reads every order.
+    unit
+        Only the records of this unit and the units below it (a record's unit as the
+        permissions find it, ``permissions.UNIT_PATHS``), as for a reader who reads by unit;
+        ``None`` for the whole organisation. Review actions name no unit and are left out.
     """
-    figures = PackFigures(start, end)
-    figures.objective_counts, figures.objectives = _objectives(start, end)
-    figures.feedback = _feedback(start, end)
-    figures.complaints = _complaints(start, end)
-    figures.nonconformances = _nonconformances(start, end)
-    figures.capa = _capa(start, end)
-    figures.training = _training(start, end)
+    figures = PackFigures(start, end, unit=unit)
+    of = _Scope(unit)
+    figures.objective_counts, figures.objectives = _objectives(start, end, of)
+    figures.feedback = _feedback(start, end, of)
+    figures.complaints = _complaints(start, end, of)
+    figures.nonconformances = _nonconformances(start, end, of)
+    figures.capa = _capa(start, end, of)
+    figures.training = _training(start, end, of)
     figures.retention, figures.retention_problem = _retention(retention)
-    figures.spc_signals, figures.spc_problem = _spc(start, end)
-    figures.changes = _changes(start, end)
+    figures.spc_signals, figures.spc_problem = _spc(start, end, unit)
+    figures.changes = _changes(start, end, of)
     figures.review_actions = review_actions_frame(
-        CorrectiveAction.objects.filter(management_review__isnull=False), end)
+        of(CorrectiveAction.objects.filter(management_review__isnull=False)), end)
     return figures
+
+
+class _Scope:
+    """Narrows a queryset of records to one unit and the units below it (all without a unit)."""
+
+    def __init__(self, unit: OrgUnit | None) -> None:
+        self.unit = unit
+        self.units = metrics.unit_scope(unit)
+
+    def __call__(self, records: QuerySet) -> QuerySet:
+        if self.units is None:
+            return records
+        kind = kind_for_model(records.model)
+        assert kind is not None, records.model
+        return records.filter(permissions.in_units(kind, self.units))
 
 
 def _months(start: dt.date, end: dt.date) -> pd.PeriodIndex:
     return pd.period_range(pd.Timestamp(start), pd.Timestamp(end), freq="M")
 
 
-def _objectives(start: dt.date, end: dt.date) -> tuple[dict[str, int], pd.DataFrame]:
+def _objectives(start: dt.date, end: dt.date,
+                of: _Scope) -> tuple[dict[str, int], pd.DataFrame]:
     """Objectives running in the period (started by its end, due after its start), each judged
     on ``end`` by :mod:`qualityloop.services.objectives` (own status)."""
     from qualityloop.services import objectives
 
-    running = QualityObjective.objects.filter(due_on__gte=start).filter(
+    running = of(QualityObjective.objects.all()).filter(due_on__gte=start).filter(
         Q(start_on__isnull=True) | Q(start_on__lte=end))
     judged = objectives.statuses(end, running)
     counts = {s.value: 0 for s in objectives.Status}
@@ -170,9 +194,9 @@ def _objectives(start: dt.date, end: dt.date) -> tuple[dict[str, int], pd.DataFr
                                                "target", "due"])
 
 
-def _feedback(start: dt.date, end: dt.date) -> pd.DataFrame:
+def _feedback(start: dt.date, end: dt.date, of: _Scope) -> pd.DataFrame:
     """Per month: responses, NPS (% promoters 9-10 minus % detractors 0-6), mean CSAT and CES."""
-    rows = FeedbackResponse.objects.filter(responded_on__gte=start, responded_on__lte=end)
+    rows = of(FeedbackResponse.objects.all()).filter(responded_on__gte=start, responded_on__lte=end)
     frame = pd.DataFrame(list(rows.values("responded_on", "nps", "csat", "ces")),
                          columns=["responded_on", "nps", "csat", "ces"])
     frame["month"] = pd.PeriodIndex(pd.to_datetime(frame["responded_on"]), freq="M")
@@ -188,22 +212,22 @@ def _feedback(start: dt.date, end: dt.date) -> pd.DataFrame:
     return pd.DataFrame(out, columns=["month", "responses", "nps", "csat", "ces"])
 
 
-def _complaints(start: dt.date, end: dt.date) -> dict[str, Any]:
-    received = Complaint.objects.filter(received_on__gte=start, received_on__lte=end)
-    resolved = Complaint.objects.filter(resolved_on__gte=start, resolved_on__lte=end)
+def _complaints(start: dt.date, end: dt.date, of: _Scope) -> dict[str, Any]:
+    received = of(Complaint.objects.all()).filter(received_on__gte=start, received_on__lte=end)
+    resolved = of(Complaint.objects.all()).filter(resolved_on__gte=start, resolved_on__lte=end)
     days = [(done - got).days for got, done in resolved.values_list("received_on", "resolved_on")
             if done is not None]
     by_category = (received.values("category").annotate(n=Count("id")).order_by("-n", "category")
                    [:5])
     return {"received": received.count(), "resolved": len(days),
             "median_days_to_resolve": statistics.median(days) if days else None,
-            "open_at_end": metrics.open_complaints(as_of=end),
+            "open_at_end": metrics.open_complaints(as_of=end, unit=of.unit),
             "top_categories": [(row["category"] or "(none)", row["n"]) for row in by_category]}
 
 
-def _nonconformances(start: dt.date, end: dt.date) -> pd.DataFrame:
+def _nonconformances(start: dt.date, end: dt.date, of: _Scope) -> pd.DataFrame:
     """Nonconformances detected per month of the period, by lifecycle stage (and in all)."""
-    rows = Nonconformance.objects.filter(detected_on__gte=start, detected_on__lte=end)
+    rows = of(Nonconformance.objects.all()).filter(detected_on__gte=start, detected_on__lte=end)
     frame = pd.DataFrame(list(rows.values("detected_on", "stage")),
                          columns=["detected_on", "stage"])
     frame["month"] = pd.PeriodIndex(pd.to_datetime(frame["detected_on"]), freq="M")
@@ -216,29 +240,30 @@ def _nonconformances(start: dt.date, end: dt.date) -> pd.DataFrame:
     return table.reset_index()
 
 
-def _capa(start: dt.date, end: dt.date) -> dict[str, Any]:
+def _capa(start: dt.date, end: dt.date, of: _Scope) -> dict[str, Any]:
     """Corrective actions due in the period: how many were done by their due date; verdicts
     of effectiveness checks made in the period; actions overdue on ``end``."""
-    due = CorrectiveAction.objects.filter(due_on__gte=start, due_on__lte=end).exclude(
+    actions = of(CorrectiveAction.objects.all())
+    due = actions.filter(due_on__gte=start, due_on__lte=end).exclude(
         status=ActionStatus.CANCELLED)
     pairs = list(due.values_list("due_on", "completed_on"))
     on_time = sum(1 for due_on, done in pairs if done is not None and done <= due_on)
-    checked = CorrectiveAction.objects.filter(effectiveness_checked_on__gte=start,
-                                              effectiveness_checked_on__lte=end)
+    checked = actions.filter(effectiveness_checked_on__gte=start,
+                             effectiveness_checked_on__lte=end)
     return {"due": len(pairs), "on_time": on_time,
             "on_time_share": on_time / len(pairs) if pairs else None,
             "verified_effective": checked.filter(status=ActionStatus.EFFECTIVE).count(),
             "found_ineffective": checked.filter(status=ActionStatus.INEFFECTIVE).count(),
-            "overdue_at_end": metrics.overdue_actions(as_of=end),
-            "ncs_closed": Nonconformance.objects.filter(closed_on__gte=start,
-                                                        closed_on__lte=end).count(),
-            "ncs_open_at_end": metrics.open_nonconformances(as_of=end)}
+            "overdue_at_end": metrics.overdue_actions(as_of=end, unit=of.unit),
+            "ncs_closed": of(Nonconformance.objects.all()).filter(closed_on__gte=start,
+                                                                  closed_on__lte=end).count(),
+            "ncs_open_at_end": metrics.open_nonconformances(as_of=end, unit=of.unit)}
 
 
-def _training(start: dt.date, end: dt.date) -> dict[str, Any]:
-    done = TrainingRecord.objects.filter(completed_on__gte=start, completed_on__lte=end)
-    people = training.unit_people(None)
-    due = training.due_list(None, end)
+def _training(start: dt.date, end: dt.date, of: _Scope) -> dict[str, Any]:
+    done = of(TrainingRecord.objects.all()).filter(completed_on__gte=start, completed_on__lte=end)
+    people = training.unit_people(of.unit)
+    due = training.due_list(of.unit, end)
     return {"completed": done.count(), "passed": done.filter(passed=True).count(),
             "people": len(people),
             "problem_recognition_coverage": training.coverage(people, end),
@@ -255,14 +280,14 @@ def _retention(headline: Callable[[], dict[str, Any]] | None) -> tuple[dict | No
         return None, str(missing)
 
 
-def _spc(start: dt.date, end: dt.date) -> tuple[pd.DataFrame, str]:
+def _spc(start: dt.date, end: dt.date, unit: OrgUnit | None) -> tuple[pd.DataFrame, str]:
     """Signals of the nonconformance-rate and complaint control charts in the period."""
     from qualityloop.services import spc
 
     rows, problems = [], []
     for draw in (spc.nc_rate_chart, spc.complaints_chart):
         try:
-            view = draw(as_of=end)
+            view = draw(unit, as_of=end)
             found = view.signals()
         except ValueError as unchartable:  # too few points (SpcInputError), or no spread
             problems.append(str(unchartable))
@@ -272,15 +297,14 @@ def _spc(start: dt.date, end: dt.date) -> tuple[pd.DataFrame, str]:
     return pd.DataFrame(rows, columns=["chart", "month", "rule"]), "; ".join(problems)
 
 
-def _changes(start: dt.date, end: dt.date) -> dict[str, int]:
-    requested = ChangeRequest.objects.filter(requested_on__gte=start, requested_on__lte=end)
+def _changes(start: dt.date, end: dt.date, of: _Scope) -> dict[str, int]:
+    changes = of(ChangeRequest.objects.all())
+    requested = changes.filter(requested_on__gte=start, requested_on__lte=end)
     return {"requested": requested.count(),
-            "approved": ChangeRequest.objects.filter(approved_on__gte=start,
-                                                     approved_on__lte=end).count(),
-            "implemented": ChangeRequest.objects.filter(implemented_on__gte=start,
-                                                        implemented_on__lte=end).count(),
-            "verified": ChangeRequest.objects.filter(verified_on__gte=start,
-                                                     verified_on__lte=end).count(),
+            "approved": changes.filter(approved_on__gte=start, approved_on__lte=end).count(),
+            "implemented": changes.filter(implemented_on__gte=start,
+                                          implemented_on__lte=end).count(),
+            "verified": changes.filter(verified_on__gte=start, verified_on__lte=end).count(),
             "rejected": requested.filter(status="rejected").count()}
 
 

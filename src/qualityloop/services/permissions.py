@@ -207,10 +207,11 @@ def read_scope(role: str, kind: RecordKind | str) -> Scope:
     Every role reads every record, unless the deployment reads by unit (``settings.READ_SCOPE``
     is ``"unit"``): then :data:`UNIT_READERS` (unit leads, staff) read ``Scope.UNIT`` of the
     kinds that belong to a unit (:data:`UNIT_PATHS`), which for reading means their unit and the
-    units below it, plus the records assigned to them (:data:`ASSIGNED_PATHS`) and those they
-    raised (:data:`RAISED_PATHS`, :data:`RAISED_KINDS`). Organisation-wide records (the policy,
-    strategies, courses, the org tree, management reviews) stay open to all. :func:`restrict`
-    and :func:`may_object` follow.
+    units below it, plus the records assigned to them (:data:`ASSIGNED_PATHS`), those they
+    raised (:data:`RAISED_PATHS`, :data:`RAISED_KINDS`) and their own person record.
+    Organisation-wide records (the policy, strategies, courses, the org tree, management
+    reviews) stay open to all. :func:`restrict` and :func:`may_object` follow; pages that list
+    or count related records go through :func:`restrict` too.
     """
     if role in UNIT_READERS and reads_by_unit() and _name(kind) in UNIT_PATHS:
         return U
@@ -458,11 +459,22 @@ def may_read_history(user, kind: RecordKind, external_id: str) -> bool:
 
 
 def units_of(user) -> list[int]:
-    """Primary keys of the user's org unit and every unit below it (empty without a unit)."""
+    """Primary keys of the user's org unit and every unit below it, the user's unit first
+    (empty without a unit).
+
+    The user's unit is their profile's (``Profile.org_unit``), else the unit of the person record
+    linked to their login (``Person.user``): a staff member entered as a person of a unit, whose
+    login was given no unit, reads that unit rather than nothing.
+    """
     profile = Profile.objects.filter(user=user).select_related("org_unit").first()
-    if profile is None or profile.org_unit is None:
+    if profile is None:
         return []
     unit = profile.org_unit
+    if unit is None:
+        person = person_of(user)
+        unit = person.org_unit if person is not None else None
+    if unit is None:
+        return []
     return [unit.pk, *(below.pk for below in unit.descendants())]
 
 
@@ -525,16 +537,18 @@ def _reach(user, kind: RecordKind, scope: Scope, action: str = Action.CHANGE) ->
     reaches the records assigned to the user and those they raised)."""
     if scope is OWN:
         return _assigned(user, kind)
-    condition = _in_units(kind, units_of(user))
+    condition = in_units(kind, units_of(user))
     if action == Action.READ:
-        condition |= _assigned(user, kind) | _raised(user, kind)
+        condition |= _assigned(user, kind) | _raised(user, kind) | _themselves(user, kind)
     return condition
 
 
 NOTHING = models.Q(pk__in=[])
 
 
-def _in_units(kind: RecordKind, units: list[int]) -> models.Q:
+def in_units(kind: RecordKind, units: list[int]) -> models.Q:
+    """The condition selecting the records of ``kind`` that belong to one of ``units`` (primary
+    keys), their unit found through :data:`UNIT_PATHS`; nothing for a kind without a unit."""
     condition, earlier_empty = NOTHING, models.Q()
     for path in UNIT_PATHS.get(kind.name, ()):
         condition |= earlier_empty & models.Q(**{f"{path}__in": units})
@@ -548,6 +562,12 @@ def _assigned(user, kind: RecordKind) -> models.Q:
     if person is None or path is None:
         return NOTHING
     return models.Q(**{path: person})
+
+
+def _themselves(user, kind: RecordKind) -> models.Q:
+    """Everyone reads their own person record, whatever unit it is in."""
+    person = person_of(user) if kind.name == "people" else None
+    return NOTHING if person is None else models.Q(pk=person.pk)
 
 
 def _raised(user, kind: RecordKind) -> models.Q:

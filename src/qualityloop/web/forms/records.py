@@ -15,7 +15,8 @@ from typing import Any
 from django import forms
 from django.db import models, transaction
 
-from qualityloop.services.record_kinds import Column, RecordKind
+from qualityloop.services import permissions
+from qualityloop.services.record_kinds import Column, RecordKind, kind_for_model
 from qualityloop.services.record_writer import ALL, RowInvalid, prepare_record, save_prepared
 
 SELECT_LIMIT = 200  # more records than this: a searchable text input instead of a select
@@ -43,8 +44,12 @@ def is_searchable(column: Column) -> bool:
     return column.target._default_manager.count() > SELECT_LIMIT
 
 
-def _reference_options(column: Column) -> list[tuple[str, str]]:
+def _reference_options(column: Column, reader: Any = None) -> list[tuple[str, str]]:
+    """The records a reference may pick: those ``reader`` may read (every one without)."""
     target = column.target._default_manager.order_by("external_id")  # type: ignore[union-attr]
+    kind = kind_for_model(column.target) if reader is not None else None  # type: ignore[arg-type]
+    if kind is not None:
+        target = permissions.restrict(target, reader, kind)
     return [(obj.external_id, str(obj)) for obj in target]  # type: ignore[union-attr]
 
 
@@ -56,15 +61,16 @@ def _search_widget(column: Column, multiple: bool) -> forms.TextInput:
     })
 
 
-def form_field(column: Column) -> forms.Field:
-    """The form field of one column: the widget says what is expected, the writer checks it."""
-    made = _form_field(column)
+def form_field(column: Column, reader: Any = None) -> forms.Field:
+    """The form field of one column: the widget says what is expected, the writer checks it.
+    A select of references offers the records ``reader`` may read (every one without)."""
+    made = _form_field(column, reader)
     if column.required:  # shown as a mark; the form is not blocked by the browser (novalidate)
         made.widget.attrs["required"] = True
     return made
 
 
-def _form_field(column: Column) -> forms.Field:
+def _form_field(column: Column, reader: Any = None) -> forms.Field:
     field = column.field
     common: dict[str, Any] = {
         "required": False, "label": str(field.verbose_name).capitalize(),
@@ -74,11 +80,11 @@ def _form_field(column: Column) -> forms.Field:
         if is_searchable(column):
             return forms.CharField(widget=_search_widget(column, True), **common)
         common["help_text"] = "Ctrl- or Cmd-click to pick several."
-        return PickMany(choices=_reference_options(column), **common)
+        return PickMany(choices=_reference_options(column, reader), **common)
     if column.is_reference:
         if is_searchable(column):
             return forms.CharField(widget=_search_widget(column, False), **common)
-        return Pick(choices=[("", "–"), *_reference_options(column)], **common)
+        return Pick(choices=[("", "–"), *_reference_options(column, reader)], **common)
     if column.choices:
         options = [(str(value), label) for value, label in column.choices]
         return Pick(choices=[("", "–"), *options], **common)
@@ -120,6 +126,21 @@ class RecordForm(forms.Form):
         if instance is not None and "initial" not in kwargs:
             kwargs["initial"] = initial_values(self.record_kind, instance)
         super().__init__(*args, **kwargs)
+        self._offer_current_values()
+
+    def _offer_current_values(self) -> None:
+        """A select keeps the record's own values among its options, by external id, when they
+        are not offered (a reference the user may not read): saving the form unchanged must not
+        drop them."""
+        for name, field in self.fields.items():
+            if not isinstance(field, Pick | PickMany):
+                continue
+            current = self.initial.get(name)
+            wanted = current if isinstance(current, list) else [current]
+            choices = list(field.choices)  # type: ignore[arg-type]
+            offered = {str(value) for value, _label in choices}
+            missing = [str(v) for v in wanted if v not in (None, "") and str(v) not in offered]
+            field.choices = [*choices, *((value, value) for value in missing)]
 
     def values(self) -> dict[str, Any]:
         """The raw column values, as an import row or a JSON body would give them."""
@@ -152,14 +173,15 @@ class RecordForm(forms.Form):
             self.add_error(None if name == ALL or name not in self.fields else name, message)
 
 
-def record_form_class(kind: RecordKind, only: Sequence[str] | None = None) -> type[RecordForm]:
+def record_form_class(kind: RecordKind, only: Sequence[str] | None = None,
+                      reader: Any = None) -> type[RecordForm]:
     """The form class of a record kind: one field per column of the kind (or per column named in
-    ``only``), in column order.
+    ``only``), in column order; its selects of references offer what ``reader`` may read.
 
     Built per request, because whether a reference is a select or a search depends on how many
     records it could point to.
     """
-    fields = {column.name: form_field(column) for column in kind.columns
+    fields = {column.name: form_field(column, reader) for column in kind.columns
               if only is None or column.name in only}
     searchable = frozenset(
         name for name, field in fields.items() if "data-search" in field.widget.attrs

@@ -360,7 +360,7 @@ def assessment_page(request: HttpRequest) -> HttpResponse:
     found = cached_figures(survey, rounds, unit) if survey is not None else None
     context = {
         "allowed": allowed, "rounds": rounds, "survey": survey, "unit": unit,
-        "units": unit_options() if allowed else [], "figures": found,
+        "units": unit_options(request.user) if allowed else [], "figures": found,
         "may_run": permissions.may_run_surveys(request.user),
     }
     if request.htmx:  # type: ignore[attr-defined]

@@ -13,7 +13,7 @@ import datetime as dt
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Max, Q, QuerySet
 from django.db.models.functions import TruncQuarter
 from django.urls import reverse
 from django.utils import timezone
@@ -37,19 +37,20 @@ NPS_CACHE_SECONDS = 3600
 
 def customer_panel(customer: Customer, user: Any) -> dict[str, Any]:
     """Everything the customer-focus panel of the customer's page shows."""
-    requirements = _requirements(customer)
+    requirements = _requirements(customer, user)
     own_scores = list(customer.feedback.filter(nps__isnull=False)
                       .order_by("responded_on", "pk").values_list("responded_on", "nps"))
     trend = segment_nps_by_quarter(customer.segment, timezone.localdate())
     return {
         "customer": customer, "requirements": requirements,
         "missed": sum(r["status"] == "missed" for r in requirements),
-        "measurements": _measurements(customer),
+        "measurements": _measurements(customer, user),
         "nps_trend": trend,
         "nps_spark": sparkline([q["nps"] for q in trend if q["nps"] is not None]),
         "own_scores": own_scores[-NPS_QUARTERS:],
         "own_spark": sparkline([float(s) for _day, s in own_scores if s is not None]),
-        "design_reviews": list(customer.design_reviews.select_related("project")
+        "design_reviews": list(_readable(customer.design_reviews.all(), user, "design-reviews")
+                               .select_related("project")
                                .order_by("-held_on", "pk")[:MEASUREMENTS_SHOWN]),
         "add_requirement": new_record_url(user, "requirements", {"customer": customer.external_id}),
         "add_feedback": new_record_url(user, "feedback", {"customer": customer.external_id}),
@@ -59,14 +60,20 @@ def customer_panel(customer: Customer, user: Any) -> dict[str, Any]:
     }
 
 
-def _requirements(customer: Customer) -> list[dict[str, Any]]:
-    """The customer's own requirements and their segment's, each with its latest measurement
-    for this customer or for everyone it applies to (a measurement naming no customer: for a
-    segment's requirement, segment-wide) and its outcome."""
-    found = list(CustomerRequirement.objects
-                 .filter(Q(customer=customer) | Q(customer__isnull=True, segment=customer.segment))
-                 .order_by("customer_id", "title", "pk"))
-    latest = _latest_measurements(customer, [r.pk for r in found])
+def _readable(records: QuerySet, user: Any, kind_name: str) -> QuerySet:
+    """The records ``user`` may read (under unit reading, a segment's requirements and their
+    measurements belong to no unit)."""
+    return permissions.restrict(records, user, get_kind(kind_name))
+
+
+def _requirements(customer: Customer, user: Any) -> list[dict[str, Any]]:
+    """The customer's own requirements and their segment's that ``user`` may read, each with its
+    latest measurement for this customer or for everyone it applies to (a measurement naming no
+    customer: for a segment's requirement, segment-wide) and its outcome."""
+    applying = CustomerRequirement.objects.filter(
+        Q(customer=customer) | Q(customer__isnull=True, segment=customer.segment))
+    found = list(_readable(applying, user, "requirements").order_by("customer_id", "title", "pk"))
+    latest = _latest_measurements(customer, [r.pk for r in found], user)
     shown = []
     for requirement in found:
         last = latest.get(requirement.pk)
@@ -82,8 +89,8 @@ def _requirements(customer: Customer) -> list[dict[str, Any]]:
     return shown
 
 
-def _latest_measurements(customer: Customer,
-                         requirement_ids: list[int]) -> dict[int, RequirementMeasurement]:
+def _latest_measurements(customer: Customer, requirement_ids: list[int],
+                         user: Any) -> dict[int, RequirementMeasurement]:
     """Requirement id -> its latest measurement for the customer or naming no customer.
 
     Two queries, each on one index (the customer's, the requirements'): an OR of the two
@@ -93,16 +100,18 @@ def _latest_measurements(customer: Customer,
     shared = RequirementMeasurement.objects.filter(requirement_id__in=requirement_ids,
                                                    customer__isnull=True)
     latest: dict[int, RequirementMeasurement] = {}
-    for m in [*mine, *shared]:
+    kind = get_kind("requirement-measurements")
+    for m in [*permissions.restrict(mine, user, kind), *permissions.restrict(shared, user, kind)]:
         held = latest.get(m.requirement_id)
         if held is None or (m.measured_on, m.pk) > (held.measured_on, held.pk):
             latest[m.requirement_id] = m
     return latest
 
 
-def _measurements(customer: Customer) -> list[RequirementMeasurement]:
+def _measurements(customer: Customer, user: Any) -> list[RequirementMeasurement]:
     own = Q(customer=customer) | Q(customer__isnull=True, requirement__customer=customer)
-    return list(RequirementMeasurement.objects.filter(own).select_related("requirement")
+    measured = RequirementMeasurement.objects.filter(own)
+    return list(_readable(measured, user, "requirement-measurements").select_related("requirement")
                 .order_by("-measured_on", "-pk")[:MEASUREMENTS_SHOWN])
 
 

@@ -79,7 +79,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "figures": figures,
         "charts": [customers["chart"], *quality["charts"]],
         "unit": unit,
-        "units": unit_options(),
+        "units": unit_options(request.user),
     }
     if request.htmx:  # type: ignore[attr-defined]
         return render(request, "qualityloop/_dashboard_body.html", context)

@@ -23,7 +23,7 @@ def design_page(request: HttpRequest) -> HttpResponse:
     unit = selected_unit(request)
     rows = design_reviews.project_table(unit)
     context = {
-        "unit": unit, "units": unit_options(), "rows": rows,
+        "unit": unit, "units": unit_options(request.user), "rows": rows,
         "totals": design_reviews.totals(rows), "stage_labels": DesignStage.labels,
     }
     template = ("qualityloop/_design_body.html" if request.htmx  # type: ignore[attr-defined]

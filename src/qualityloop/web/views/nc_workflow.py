@@ -24,9 +24,11 @@ STEP_LABELS = (
 )
 
 
-def action_form(data: Any = None) -> RecordForm:
-    """The form that adds an action from the NC page (owner and due date required there)."""
-    return record_form_class(get_kind(problem_solving.ACTIONS), only=ACTION_FIELDS)(data)
+def action_form(data: Any = None, user: Any = None) -> RecordForm:
+    """The form that adds an action from the NC page (owner and due date required there); its
+    owner select offers the people ``user`` may read."""
+    return record_form_class(get_kind(problem_solving.ACTIONS), only=ACTION_FIELDS,
+                             reader=user)(data)
 
 
 class CheckForm(forms.Form):
@@ -50,11 +52,12 @@ class CheckForm(forms.Form):
                          if "data-search" in field.widget.attrs)
 
 
-def check_record_fields() -> dict[str, forms.Field]:
+def check_record_fields(user: Any = None) -> dict[str, forms.Field]:
     """The check form's fields taken from the action's record columns. Made once per page and
-    copied into each action's form: the verifier field lists every person (one query)."""
+    copied into each action's form: the verifier field lists every person ``user`` may read
+    (one query)."""
     kind = get_kind(problem_solving.ACTIONS)
-    made = {"verified_by": form_field(kind.column("verified_by")),
+    made = {"verified_by": form_field(kind.column("verified_by"), user),
             "checked_on": form_field(kind.column("effectiveness_checked_on")),
             "evidence": form_field(kind.column("effectiveness_result"))}
     for name, label in (("verified_by", "Verified by"), ("checked_on", "Checked on"),
@@ -110,10 +113,11 @@ def workflow_context(nc: Nonconformance, user: Any, problems: dict[str, Any] | N
     """
     given = forms_given or {}
     today = timezone.localdate()
-    actions = list(nc.actions.select_related("owner", "verified_by").order_by("due_on", "pk"))
+    actions = list(permissions.restrict(nc.actions.all(), user, get_kind(problem_solving.ACTIONS))
+                   .select_related("owner", "verified_by").order_by("due_on", "pk"))
     whys = dict(enumerate(nc.whys(), start=1))
     closed = nc.status == NonconformanceStatus.CLOSED
-    record_fields = check_record_fields() if actions else {}
+    record_fields = check_record_fields(user) if actions else {}
     may_verify = _verifier(user)
     return {
         "nc": nc, "steps": steps(nc), "problems": problems or {},
@@ -131,7 +135,7 @@ def workflow_context(nc: Nonconformance, user: Any, problems: dict[str, Any] | N
             "may_verify": may_verify(a),
         } for a in actions],
         "overdue_count": sum(problem_solving.is_overdue(a, today) for a in actions),
-        "action_form": given.get("action") or action_form(),
+        "action_form": given.get("action") or action_form(user=user),
         "blockers": [] if closed else nc.closing_blockers(),
         "today": today,
     }

@@ -122,7 +122,7 @@ def cascade(request: HttpRequest) -> HttpResponse:
     today = timezone.localdate()
     nodes = cascade_nodes(today, show, unit)
     context = {"nodes": nodes, "show": show, "show_choices": SHOW_CHOICES, "unit": unit,
-               "units": unit_options(), "today": today, "counts": _count(nodes),
+               "units": unit_options(request.user), "today": today, "counts": _count(nodes),
                "rollup_share": round(service.ROLLUP_ON_TRACK_SHARE * 100),
                "may_write": permissions.may(request.user, kind, permissions.Action.WRITE)}
     return render(request, "qualityloop/objectives_cascade.html", context)

@@ -273,15 +273,19 @@ def _fields(obj: models.Model, kind: RecordKind) -> list[dict]:
     return shown
 
 
-def _related(obj: models.Model) -> list[dict]:
-    """Counts of records that refer to this one, each linked to a filtered list."""
+def _related(obj: models.Model, user: Any = None) -> list[dict]:
+    """Counts of the records that refer to this one and ``user`` may read, each linked to a
+    filtered list (without a user: every record, as the delete page tells what blocks it)."""
     found = []
     for relation in obj._meta.related_objects:
         other = kind_for_model(relation.related_model)
         if other is None:
             continue
         field_name = relation.field.name
-        count = relation.related_model._default_manager.filter(**{field_name: obj}).count()
+        referring = other.model._default_manager.all()
+        if user is not None:
+            referring = permissions.restrict(referring, user, other)
+        count = referring.filter(**{field_name: obj}).count()
         if not count:
             continue
         names = other.model._meta.verbose_name if count == 1 else kind_title(other)
@@ -424,12 +428,15 @@ def history_entries(obj: models.Model) -> list[dict]:
     return entries
 
 
-def _customer_section(customer) -> dict:
+def _customer_section(customer, user: Any) -> dict:
+    def readable(name: str, records: models.QuerySet) -> list:
+        return list(permissions.restrict(records, user, get_kind(name))[:10])
+
     return {
         "orders": metrics.customer_orders_summary(customer),
-        "complaints": list(customer.complaints.all()[:10]),
-        "feedback": list(customer.feedback.all()[:10]),
-        "nonconformances": list(customer.nonconformances.all()[:10]),
+        "complaints": readable("complaints", customer.complaints.all()),
+        "feedback": readable("feedback", customer.feedback.all()),
+        "nonconformances": readable("nonconformances", customer.nonconformances.all()),
     }
 
 
@@ -450,8 +457,8 @@ def detail_context(request: HttpRequest, kind: RecordKind, obj: models.Model) ->
     """What the detail page of any record shows (pages of one kind add their own parts)."""
     return {
         "kind": kind, "title": kind_title(kind), "object": obj,
-        "fields": _fields(obj, kind), "related": _related(obj),
+        "fields": _fields(obj, kind), "related": _related(obj, request.user),
         "history": history_entries(obj), "has_history": hasattr(obj, "history"),
-        "customer": _customer_section(obj) if kind.name == "customers" else None,
+        "customer": _customer_section(obj, request.user) if kind.name == "customers" else None,
     }
 

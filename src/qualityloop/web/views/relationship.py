@@ -136,7 +136,7 @@ def relationship_page(request: HttpRequest) -> HttpResponse:
         return render(request, "qualityloop/relationship.html", {"allowed": False})
     unit = selected_unit(request)
     context = _with_job(_context(unit, recent_job(unit)))
-    context["units"] = unit_options()
+    context["units"] = unit_options(request.user)
     if request.htmx:  # type: ignore[attr-defined]
         return render(request, "qualityloop/relationship_body.html", context)
     return render(request, "qualityloop/relationship.html", context)

@@ -147,7 +147,7 @@ def retention_page(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {
         "allowed": allowed,
         "unit": unit,
-        "units": unit_options() if allowed else [],
+        "units": unit_options(request.user) if allowed else [],
         "figures": figures,
         "problem": problem,
         "horizon": CLV_HORIZON_MONTHS,

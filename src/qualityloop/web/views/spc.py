@@ -122,7 +122,7 @@ def _context(request: HttpRequest, params: Any) -> dict[str, Any]:
         return context
     unit = selected_unit(request)
     key = params.get("chart") or service.NC_RATE
-    context.update(unit=unit, units=unit_options(), chart_key=key,
+    context.update(unit=unit, units=unit_options(request.user), chart_key=key,
                    chart_groups=_chart_options(unit), problem="")
     try:
         settings, echoed = _settings(params, key)

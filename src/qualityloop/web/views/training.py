@@ -35,7 +35,7 @@ def matrix_page(request: HttpRequest) -> HttpResponse:
     matrix = training.competence_matrix(unit)
     too_many = len(matrix.people) > MAX_PEOPLE
     context = {
-        "unit": unit, "units": unit_options(), "matrix": matrix,
+        "unit": unit, "units": unit_options(request.user), "matrix": matrix,
         "rows": [] if too_many else matrix.rows(), "too_many": too_many,
         "max_people": MAX_PEOPLE,
         "legend": [(state, training.STATE_LABELS[state], count)

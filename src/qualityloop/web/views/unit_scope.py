@@ -4,7 +4,7 @@ per unit and day."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
@@ -53,9 +53,22 @@ def selected_unit(request: HttpRequest,
     return OrgUnit.objects.get(pk=reach[0])  # units_of lists the user's own unit first
 
 
-def unit_options() -> QuerySet[OrgUnit]:
-    """The units offered in the org-unit select."""
-    return OrgUnit.objects.order_by("name").only("external_id", "name")
+def unit_options(user: Any = None) -> QuerySet[OrgUnit]:
+    """The units offered in the org-unit select: every unit, or for a user who reads only their
+    own unit (``permissions.reading_units``) that unit and the units below it."""
+    units = OrgUnit.objects.order_by("name").only("external_id", "name")
+    reach = permissions.reading_units(user) if user is not None else None
+    return units if reach is None else units.filter(pk__in=reach)
+
+
+def reach_label(user: Any) -> str:
+    """"UNIT-x and below" for a user who reads only their own unit, else "" (the page says
+    whose figures it shows)."""
+    reach = permissions.reading_units(user)
+    if not reach:
+        return ""
+    unit = OrgUnit.objects.only("external_id").get(pk=reach[0])
+    return f"{unit.external_id} and below"
 
 
 def cached_for_unit(name: str, unit: OrgUnit | None, compute: Callable[[], T]) -> T:
