@@ -80,7 +80,7 @@ def record_create(request: HttpRequest, kind_name: str) -> HttpResponse:
     kind, refusal = writable_kind(request, kind_name)
     if refusal is not None:
         return refusal
-    form_class = record_form_class(kind)
+    form_class = record_form_class(kind, reader=request.user)
     if request.method == "GET":
         initial = {**new_record_values(kind), **request.GET.dict()}
         return _form_page(request, kind, form_class(initial=initial), None)
@@ -95,7 +95,7 @@ def record_edit(request: HttpRequest, kind_name: str, external_id: str) -> HttpR
                                          permissions.Action.CHANGE)
     if refusal is not None or obj is None:
         return refusal or HttpResponse(status=404)
-    form_class = record_form_class(kind)
+    form_class = record_form_class(kind, reader=request.user)
     if request.method == "GET":
         return _form_page(request, kind, form_class(instance=obj), obj)
     return _save(request, kind, form_class(request.POST, instance=obj), obj)
