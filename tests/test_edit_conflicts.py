@@ -11,8 +11,11 @@ from __future__ import annotations
 import html
 import json
 import re
+import threading
+import time
 
 import pytest
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from webdata import build_organisation
@@ -26,6 +29,7 @@ from qualityloop.services.signatures import ReauthenticationFailed
 from qualityloop.services.users import add_user
 from qualityloop.web.api.api import api
 from qualityloop.web.forms.records import initial_values
+from qualityloop.web.views import record_forms
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "correct-horse-battery"
@@ -253,3 +257,47 @@ def test_every_writing_step_documents_if_match_and_412():
         headers = {p["name"] for p in operation.get("parameters", []) if p["in"] == "header"}
         assert "If-Match" in headers, path
         assert "412" in {str(code) for code in operation["responses"]}, path
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_saves_at_the_same_moment_one_is_refused(monkeypatch):
+    """The check and the write are one transaction holding the record: a second save waits for
+    the first and then sees its change (without the row lock on PostgreSQL both would pass the
+    check and the second would write over the first).
+
+    PostgreSQL only: SQLite's in-memory test database refuses a second writer at once ("table
+    is locked") where the server's file database waits for it (BEGIN IMMEDIATE and a busy
+    timeout; the load test, tests/test_load.py, has concurrent writers on it)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs a database that takes writers from several threads")
+    build_organisation()
+    alice, bob = _signed_in("alice"), _signed_in("bob")
+    alices, bobs = _opened_form(alice), _opened_form(bob)
+    alices["title"], bobs["reason"] = "Alice's title", "Bob's reason"
+    alice_checked = threading.Event()
+    check = record_forms.conflict_since
+
+    def slow_check(kind, current, posted, form):
+        found = check(kind, current, posted, form)
+        if posted.get("title") == "Alice's title":
+            alice_checked.set()
+            time.sleep(0.5)  # Alice holds the record while Bob's save starts
+        return found
+
+    monkeypatch.setattr(record_forms, "conflict_since", slow_check)
+    answers: dict[str, int] = {}
+
+    def save(name: str, client: Client, form: dict) -> None:
+        try:
+            answers[name] = client.post(EDIT, form).status_code
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=save, args=("alice", alice, alices))
+    first.start()
+    assert alice_checked.wait(10)
+    save("bob", bob, bobs)
+    first.join(10)
+    assert answers == {"alice": 302, "bob": 409}
+    change = _cr1()
+    assert (change.title, change.reason) == ("Alice's title", "Leaks in the field")
