@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Iterator
 from pathlib import Path
 
 import ibis
@@ -46,13 +45,6 @@ CDNOW = Path(__file__).resolve().parents[1] / "data" / "cdnow" / "CDNOW_master.t
 CDNOW_CUSTOMERS = 23_570
 FLOAT_TOLERANCE = {"rtol": 1e-9, "atol": 1e-9}
 DISTINCT_HOURS = 200_000
-
-
-@pytest.fixture(scope="session")
-def spark() -> Iterator[ibis.BaseBackend]:
-    connection = engine.connect("pyspark")
-    yield connection
-    connection.disconnect()
 
 
 @pytest.fixture(autouse=True)
