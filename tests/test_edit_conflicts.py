@@ -22,7 +22,12 @@ from webdata import build_organisation
 
 from qualityloop.records.customers.models import Complaint
 from qualityloop.records.organisation.models import OrgUnit
-from qualityloop.records.quality.models import ChangeRequest, CorrectiveAction
+from qualityloop.records.quality.models import (
+    ChangeRequest,
+    CorrectiveAction,
+    Nonconformance,
+    SignatureRefusal,
+)
 from qualityloop.services import change_control
 from qualityloop.services.record_kinds import get_kind
 from qualityloop.services.signatures import ReauthenticationFailed
@@ -301,3 +306,71 @@ def test_two_saves_at_the_same_moment_one_is_refused(monkeypatch):
     assert answers == {"alice": 302, "bob": 409}
     change = _cr1()
     assert (change.title, change.reason) == ("Alice's title", "Leaks in the field")
+
+
+# --- the web pages' workflow steps -------------------------------------------------------------
+
+def _page_version(client: Client, kind: str, external_id: str) -> dict:
+    """The hidden version fields the record page's step forms send."""
+    page = client.get(reverse("record-detail", args=[kind, external_id]))
+    assert page.status_code == 200
+    text = page.content.decode()
+    found = {name: re.search(rf'name="{name}" value="([^"]*)"', text)
+             for name in ("_record_version", "_record_seen")}
+    assert all(found.values()), f"no version fields on the {kind} page"
+    return {name: html.unescape(m.group(1)) for name, m in found.items() if m}
+
+
+def _changed_by(client: Client, path: str, body: dict) -> None:
+    assert client.patch(f"/api/{path}", body, content_type="application/json").status_code == 200
+
+
+def test_a_web_step_sent_from_an_older_page_is_refused_and_nothing_is_written(org):
+    alice, bob = _signed_in("alice"), _signed_in("bob")
+    seen = _page_version(bob, "complaints", "K-1")
+    _changed_by(alice, "complaints/K-1", {"category": "Delivery"})
+    versions = Complaint.history.filter(external_id="K-1").count()
+    step = reverse("complaint-step", args=["K-1"])
+    refused = bob.post(step, {"step": "acknowledged", **seen})
+    assert refused.status_code == 409
+    assert re.search(r"alice changed this record at .+ since you opened this page: nothing was "
+                     r"saved", refused.content.decode())
+    assert Complaint.objects.get(external_id="K-1").status == "received"
+    assert Complaint.history.filter(external_id="K-1").count() == versions
+    again = bob.post(step, {"step": "acknowledged", **_page_version(bob, "complaints", "K-1")})
+    assert again.status_code == 302
+    complaint = Complaint.objects.get(external_id="K-1")
+    assert (complaint.status, complaint.category) == ("acknowledged", "Delivery")
+
+
+def test_nonconformance_steps_on_the_page_check_the_version(org):
+    alice, bob = _signed_in("alice"), _signed_in("bob")
+    seen = _page_version(bob, "nonconformances", "N-1")
+    _changed_by(alice, "nonconformances/N-1", {"containment": "Alice's containment"})
+    containment = reverse("nc-containment", args=["N-1"])
+    refused = bob.post(containment, {"containment": "Bob's containment", **seen})
+    assert refused.status_code == 409
+    assert "alice changed this record" in refused.content.decode()
+    assert Nonconformance.objects.get(external_id="N-1").containment == "Alice's containment"
+    fresh = _page_version(bob, "nonconformances", "N-1")
+    assert bob.post(containment, {"containment": "Bob's containment", **fresh}).status_code == 302
+    assert Nonconformance.objects.get(external_id="N-1").containment == "Bob's containment"
+
+
+def test_a_signed_web_step_checks_the_version_and_keeps_a_refused_signature(org):
+    alice, bob = _signed_in("alice"), _signed_in("bob")
+    assert alice.post(reverse("change-step", args=["CR-1", "submit"]),
+                      _page_version(alice, "change-requests", "CR-1")).status_code == 302
+    seen = _page_version(bob, "change-requests", "CR-1")
+    _changed_by(alice, "change-requests/CR-1", {"risk_assessment": "Checked again"})
+    approve = reverse("change-step", args=["CR-1", "approve"])
+    refused = bob.post(approve, {"password": PASSWORD, "note": "ok", **seen})
+    assert refused.status_code == 409 and _cr1().status == "submitted"
+    fresh = _page_version(bob, "change-requests", "CR-1")
+    refusals = SignatureRefusal.objects.count()
+    wrong = bob.post(approve, {"password": "not it", "note": "ok", **fresh})
+    assert wrong.status_code == 403 and _cr1().status == "submitted"
+    assert SignatureRefusal.objects.count() == refusals + 1  # kept, not rolled back
+    signed = bob.post(approve, {"password": PASSWORD, "note": "ok", **fresh})
+    assert signed.status_code == 302
+    assert _cr1().status == "approved" and _cr1().signed_by.username == "bob"

@@ -12,7 +12,7 @@ ETag of the record it shows.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import models, transaction
 from django.http import HttpRequest, HttpResponse
@@ -23,7 +23,8 @@ from qualityloop.services.signatures import ReauthenticationFailed
 from qualityloop.web.api.records import IfMatch, Invalid, _find_current, _shown_with_etag
 from qualityloop.web.api.schemas import ErrorOut
 
-__all__ = ["PRECONDITION", "IfMatch", "shown", "take_step"]
+__all__ = ["PRECONDITION", "IfMatch", "held_for_step", "shown", "take_step"]
+T = TypeVar("T")
 
 PRECONDITION = {412: ErrorOut}  # add to the answers of a step taking If-Match
 
@@ -39,13 +40,22 @@ def take_step(kind_name: str, request: HttpRequest, external_id: str, if_match: 
     the transaction is committed and the refusal raised after it.
     """
     kind = get_kind(kind_name)
+    try:
+        return held_for_step(lambda: _find_current(kind, request, external_id, if_match), run)
+    except RowInvalid as invalid:
+        raise Invalid(invalid.errors) from None
+
+
+def held_for_step(hold: Callable[[], T], run: Callable[[T], Any]) -> Any:
+    """``run(hold())`` in one transaction: ``hold`` reads (and locks, and checks) the record,
+    ``run`` takes the step on it; anything either raises rolls both back, but for a refused
+    signature, whose records are committed before it is raised again (the step wrote nothing
+    yet: services sign before they write)."""
     refused: ReauthenticationFailed | None = None
     with transaction.atomic():
-        record = _find_current(kind, request, external_id, if_match)
+        held = hold()
         try:
-            result = run(record)
-        except RowInvalid as invalid:
-            raise Invalid(invalid.errors) from None
+            result = run(held)
         except ReauthenticationFailed as refusal:
             refused = refusal
     if refused is not None:

@@ -26,6 +26,7 @@ from qualityloop.services import change_control as service
 from qualityloop.services import permissions
 from qualityloop.services.record_kinds import get_kind
 from qualityloop.services.record_writer import RowInvalid
+from qualityloop.web.views.edit_conflicts import Stale, step_on_version
 from qualityloop.web.views.lockout import signature_refused
 from qualityloop.web.views.record_forms import refused
 from qualityloop.web.views.records import detail_context, record_url
@@ -95,10 +96,12 @@ def change_detail(request: HttpRequest, external_id: str) -> HttpResponse:
 
 
 def _run(request: HttpRequest, change: ChangeRequest, run: Callable[[], Any]) -> HttpResponse:
-    """Run a step; a wrong password or a refused step is shown in the panel, other refusals as
-    the 403 page."""
+    """Run a step on the version of the change the page showed; a wrong password, a refused
+    step or a change made meanwhile is shown in the panel, other refusals as the 403 page."""
     try:
-        run()
+        step_on_version(change, request.POST, run)
+    except Stale as stale:
+        return _page(request, change, 409, {"step": [str(stale)]})
     except service.ReauthenticationFailed as wrong:
         return signature_refused(wrong, lambda status, message: _page(request, change, status,
                                                                       {"step": [message]}))

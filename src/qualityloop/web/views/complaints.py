@@ -27,6 +27,7 @@ from qualityloop.services import permissions
 from qualityloop.services.record_kinds import get_kind
 from qualityloop.services.record_writer import RowInvalid
 from qualityloop.web.forms.records import form_field
+from qualityloop.web.views.edit_conflicts import Stale, step_on_version
 from qualityloop.web.views.record_forms import refused
 from qualityloop.web.views.records import Cell, detail_context, record_url
 
@@ -141,9 +142,12 @@ def _page(request: HttpRequest, complaint: Complaint, status: int,
 
 def _run(request: HttpRequest, complaint: Complaint, run: Callable[[], Any],
          go_to: Callable[[Any], str] | None = None) -> HttpResponse:
-    """Run a step; a refusal is shown in the panel (or as the 403 page)."""
+    """Run a step on the version of the complaint the page showed; a refusal is shown in the
+    panel (or as the 403 page)."""
     try:
-        result = run()
+        result = step_on_version(complaint, request.POST, run)
+    except Stale as stale:
+        return _page(request, complaint, 409, {"step": [str(stale)]})
     except permissions.NotAllowed as refusal:
         return refused(request, str(refusal))
     except RowInvalid as invalid:

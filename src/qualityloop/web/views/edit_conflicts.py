@@ -12,15 +12,17 @@ sent differs from what is saved now, so they can re-apply their change.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from django import forms
 from django.db import models
-from django.http import QueryDict
+from django.http import Http404, QueryDict
 from django.utils import timezone
 
-from qualityloop.services.record_kinds import CellError, Column, RecordKind
+from qualityloop.services.record_kinds import CellError, Column, RecordKind, kind_for_model
+from qualityloop.web.api.conditional import held_for_step
 from qualityloop.web.api.records import etag_of, history_of
 from qualityloop.web.api.schemas import record_out
 from qualityloop.web.forms.records import RecordForm, initial_values
@@ -80,23 +82,56 @@ class Conflict:
     @property
     def message(self) -> str:
         """What the user is told, ERPNext-style ("changed after you opened it")."""
+        return (f"{self.changed_since('opened it')}: their values are shown; re-apply your "
+                "change (nothing you sent was saved).")
+
+    def changed_since(self, opened: str) -> str:
+        """``alice changed this record at 2026-11-25 16:50 UTC since you <opened>``."""
         who = ", ".join(self.who) or "Someone"
         when = f" at {_shown_time(self.at)}" if self.at is not None else ""
-        return (f"{who} changed this record{when} since you opened it: their values are shown; "
-                "re-apply your change (nothing you sent was saved).")
+        return f"{who} changed this record{when} since you {opened}"
+
+
+class Stale(Exception):
+    """A workflow step sent from a page that showed an older version of the record."""
+
+
+def changed_since_opened(current: models.Model, posted: QueryDict) -> bool:
+    """Whether the form (or step) was sent from a page showing another version of ``current``
+    (False when it carries no version: then the last save wins, as before)."""
+    opened = posted.get(VERSION_FIELD, "").strip()
+    return bool(opened) and opened != version_of(current)
+
+
+def step_on_version(obj: models.Model, posted: QueryDict, run: Callable[[], Any]) -> Any:
+    """Take a web workflow step on ``obj`` as it is now (read again, in place, inside the step's
+    transaction and under a row lock on PostgreSQL), if the page the step was sent from showed
+    that version; otherwise raise :class:`Stale` with who changed it and when, writing nothing.
+    """
+    kind = kind_for_model(type(obj))
+    assert kind is not None, f"{type(obj).__name__} is not a record kind"
+
+    def hold() -> None:
+        if held(kind, obj) is None:
+            raise Http404(f"{obj} was deleted since you opened this page")
+        obj.refresh_from_db()
+        if changed_since_opened(obj, posted):
+            conflict = _conflict(kind, obj, posted.get(SEEN_FIELD, ""))
+            raise Stale(f"{conflict.changed_since('opened this page')}: nothing was saved; "
+                        "the page now shows their values, take the step again if it is "
+                        "still needed.")
+
+    return held_for_step(hold, lambda _held: run())
 
 
 def conflict_since(kind: RecordKind, current: models.Model, posted: QueryDict,
                    form: RecordForm) -> Conflict | None:
     """The conflict when ``current`` is not the version the form was opened on; None when it
     is, or when the form carries no version (then the last save wins, as before)."""
-    opened = posted.get(VERSION_FIELD, "").strip()
-    if not opened or opened == version_of(current):
+    if not changed_since_opened(current, posted):
         return None
-    entries = _changes_since(kind, current, posted.get(SEEN_FIELD, ""))
-    changed = {change["field"] for entry in entries for change in entry["changes"]}
-    who = list(dict.fromkeys(e["user"] or "someone" for e in reversed(entries)))
-    at = entries[0]["date"] if entries else None
+    found = _conflict(kind, current, posted.get(SEEN_FIELD, ""))
+    changed = set(found.changed)
     now = initial_values(kind, current)
     differences = [
         Difference(_label(form, column), _text(now[column.name]), sent, column.name in changed)
@@ -104,8 +139,16 @@ def conflict_since(kind: RecordKind, current: models.Model, posted: QueryDict,
         for sent in [_sent(form, column)]
         if column.name in changed or not _same(column, sent, now[column.name])
     ]
-    return Conflict(who=who, at=at, changed=[c.name for c in kind.columns if c.name in changed],
-                    differences=differences)
+    return Conflict(who=found.who, at=found.at, changed=found.changed, differences=differences)
+
+
+def _conflict(kind: RecordKind, current: models.Model, seen: str) -> Conflict:
+    """Who changed the record and when, and which columns, since history version ``seen``."""
+    entries = _changes_since(kind, current, seen)
+    changed = {change["field"] for entry in entries for change in entry["changes"]}
+    return Conflict(who=list(dict.fromkeys(e["user"] or "someone" for e in reversed(entries))),
+                    at=entries[0]["date"] if entries else None,
+                    changed=[c.name for c in kind.columns if c.name in changed])
 
 
 def _changes_since(kind: RecordKind, current: models.Model, seen: str) -> list[dict[str, Any]]:

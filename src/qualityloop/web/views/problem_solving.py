@@ -23,6 +23,7 @@ from qualityloop.services import problem_solving as service
 from qualityloop.services.record_kinds import get_kind
 from qualityloop.services.record_writer import RowInvalid
 from qualityloop.web.views import nc_workflow
+from qualityloop.web.views.edit_conflicts import Stale, step_on_version
 from qualityloop.web.views.lockout import signature_refused
 from qualityloop.web.views.record_forms import refused
 from qualityloop.web.views.records import detail_context, history_entries, record_url, references
@@ -53,9 +54,12 @@ def _done(request: HttpRequest, nc: Nonconformance) -> HttpResponse:
 
 def _run_step(request: HttpRequest, nc: Nonconformance, step: str,
               run: Callable[[], Any]) -> HttpResponse:
-    """Run a step; a refusal is shown in the step's card (or as the 403 page)."""
+    """Run a step on the version of the record the page showed; a refusal is shown in the
+    step's card (or as the 403 page)."""
     try:
-        run()
+        step_on_version(nc, request.POST, run)
+    except Stale as stale:
+        return _page(request, nc, 409, {step: [str(stale)]})
     except service.ReauthenticationFailed as wrong:
         return signature_refused(wrong, lambda status, message: _page(request, nc, status,
                                                                       {step: [message]}))
@@ -112,10 +116,13 @@ def effectiveness_check(request: HttpRequest, external_id: str, action_id: str) 
     form.is_valid()
     values = form.cleaned_data
     try:
-        service.record_effectiveness_check(
+        step_on_version(action, request.POST, lambda: service.record_effectiveness_check(
             action, request.user, values.get("verified_by") or "",
             values.get("checked_on") or "", values.get("effective") == "yes",
-            values.get("evidence") or "")
+            values.get("evidence") or ""))
+    except Stale as stale:
+        form.add_error(None, str(stale))
+        return _page(request, nc, 409, forms_given={f"check:{action.external_id}": form})
     except permissions.NotAllowed as refusal:
         return refused(request, str(refusal))
     except RowInvalid as invalid:

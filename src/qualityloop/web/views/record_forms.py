@@ -150,7 +150,7 @@ def _current(request: HttpRequest, kind: RecordKind, form: RecordForm,
 
 def _conflict_page(request: HttpRequest, kind: RecordKind, changed: _Changed) -> HttpResponse:
     """The form again, with the record's current values and what the user sent beside them."""
-    form = record_form_class(kind)(instance=changed.current)
+    form = record_form_class(kind, reader=request.user)(instance=changed.current)
     return _form_page(request, kind, form, changed.current,
                       status=200 if request.htmx else 409,  # type: ignore[attr-defined]
                       conflict=changed.conflict)
