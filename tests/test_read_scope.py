@@ -8,6 +8,7 @@ user's person, a customer served by each unit.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -56,7 +57,7 @@ def world(db) -> dict[str, str]:
         _write("customers", {"external_id": f"C-{unit}", "name": f"Customer {unit}",
                              "segment": "enterprise", "acquired_on": "2020-01-01",
                              "serving_unit": unit})
-    tokens = {}
+    tokens: dict[str, str] = {}
     for role in (Role.UNIT_LEAD, Role.STAFF, Role.VIEWER, Role.QUALITY_MANAGER):
         tokens[role] = add_user(f"as-{role}", role, password=PASSWORD).token
     Profile.objects.filter(role__in=[Role.UNIT_LEAD, Role.STAFF]).update(
@@ -225,6 +226,137 @@ def test_without_the_option_the_dashboard_is_not_narrowed(world, client):
 def test_a_scoped_reader_without_a_unit_is_told_so(world, client, by_unit):
     Profile.objects.filter(role=Role.UNIT_LEAD).update(org_unit=None)
     client.login(username="as-unit-lead", password=PASSWORD)
-    answer = client.get("/")
+    answer = client.get("/spc/")
     assert answer.status_code == 403
     assert "reads only their own org unit and has none" in answer.content.decode()
+    dashboard = client.get("/")  # their own work, and why there are no figures
+    assert dashboard.status_code == 200
+    assert "reads only their own org unit and has none" in dashboard.content.decode()
+
+
+# ---------------------------------------------------------------------------------------------
+# What detail pages list, the unit select, the review pack, readers without a unit
+
+
+def _more_of_other_units() -> None:
+    """A complaint of U-B about U-A's customer, and an action of another unit's person on the NC
+    the staff member raised in U-B."""
+    _write("complaints", {"external_id": "CMP-B", "customer": "C-U-A", "org_unit": "U-B",
+                          "received_on": "2024-03-02", "description": "Late"})
+    _write("actions", {"external_id": "A-SEEN", "nonconformance": "NC-B-SEEN",
+                       "kind": "corrective", "description": "Other unit's", "owner": "P-X",
+                       "due_on": "2024-05-01"})
+
+
+def _page(client: Client, username: str, path: str) -> str:
+    client.login(username=username, password=PASSWORD)
+    answer = client.get(path)
+    assert answer.status_code == 200, (path, answer.status_code)
+    return answer.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_customer_page_lists_and_counts_only_readable_records(world, client, by_unit):
+    _more_of_other_units()
+    path = reverse("record-detail", args=["customers", "C-U-A"])
+    page = _page(client, "as-unit-lead", path)
+    assert "CMP-B" not in page
+    related = client.get(path).context["related"]
+    assert not [r for r in related if r["title"].startswith("complaint")], related
+    client.logout()
+    page = _page(client, "as-quality-manager", path)
+    assert "CMP-B" in page
+
+
+@pytest.mark.django_db
+def test_an_nc_page_lists_only_the_actions_the_reader_may_read(world, client, by_unit):
+    _more_of_other_units()
+    page = _page(client, "as-staff", reverse("record-detail", args=["nonconformances",
+                                                                    "NC-B-SEEN"]))
+    assert "A-SEEN" not in page
+    assert "1 more about actions of another unit, which you may not read." in page  # not closable
+    client.logout()
+    assert "A-SEEN" in _page(client, "as-quality-manager",
+                             reverse("record-detail", args=["nonconformances", "NC-B-SEEN"]))
+
+
+@pytest.mark.django_db
+def test_reference_selects_offer_only_readable_records_and_keep_the_current_one(
+        world, client, by_unit):
+    _more_of_other_units()
+    client.login(username="as-unit-lead", password=PASSWORD)
+    form = client.get(reverse("record-create", args=["complaints"])).context["form"]
+    assert [value for value, _ in form.fields["customer"].choices] == ["", "C-U-A"]
+    NC = get_kind("nonconformances").model
+    NC.objects.filter(external_id="NC-A1").update(
+        complaint=get_kind("complaints").model.objects.get(external_id="CMP-B"))
+    form = client.get(reverse("record-edit", args=["nonconformances", "NC-A1"])).context["form"]
+    assert ("CMP-B", "CMP-B") in form.fields["complaint"].choices  # its own, by id only
+    page = client.get(reverse("record-detail", args=["nonconformances", "NC-A1"]))
+    owners = [value for value, _ in page.context["workflow"]["action_form"].fields["owner"].choices]
+    assert owners == ["", "P-S"]  # not P-X of U-B
+
+
+@pytest.mark.django_db
+def test_the_unit_select_offers_only_the_readers_units(world, client, by_unit):
+    page = _page(client, "as-unit-lead", "/")
+    assert [u.external_id for u in client.get("/").context["units"]] == ["U-A", "U-A1"]
+    assert "Whole organisation" not in page
+    client.logout()
+    page = _page(client, "as-viewer", "/")
+    assert len(client.get("/").context["units"]) == 3
+    assert "Whole organisation" in page
+
+
+@pytest.mark.parametrize("path", ["/", "/spc/", "/retention/", "/design/", "/training/matrix/",
+                                  "/objectives/cascade/"])
+@pytest.mark.django_db
+def test_another_unit_asked_by_address_shows_the_readers_own(world, client, by_unit, path):
+    client.login(username="as-unit-lead", password=PASSWORD)
+    answer = client.get(path + "?unit=U-B")
+    assert answer.status_code == 200
+    assert answer.context["unit"].external_id == "U-A"
+
+
+@pytest.mark.django_db
+def test_the_review_pack_covers_the_readers_units(world, client, by_unit):
+    from qualityloop.services.management_review import pack_figures
+
+    pack = "/management-reviews/pack/?from=2024-01-01&to=2024-06-30"
+    page = _page(client, "as-unit-lead", pack)
+    assert "covering U-A and below" in page
+    assert "NC-B" not in page
+    client.logout()
+    assert "covering" not in _page(client, "as-quality-manager", pack)
+    start, end = dt.date(2024, 1, 1), dt.date(2024, 6, 30)
+    unit = OrgUnit.objects.get(external_id="U-A")
+    assert pack_figures(start, end, lambda: {}, unit).nonconformances["total"].sum() == 1
+    assert pack_figures(start, end, lambda: {}).nonconformances["total"].sum() == 3
+
+
+@pytest.mark.django_db
+def test_staff_without_a_unit_of_their_own_read_their_persons_unit(world, client, by_unit):
+    """The demo's staff login has no unit; their person has one."""
+    Profile.objects.filter(role=Role.STAFF).update(org_unit=None)
+    staff = world[Role.STAFF]
+    assert _ids(client, staff, "nonconformances") == ["NC-A1", "NC-B-SEEN"]
+    assert _ids(client, staff, "people") == ["P-S"]
+    page = _page(client, "as-staff", "/")
+    assert client.get("/").context["unit"].external_id == "U-A" and "A-B" in page
+
+
+@pytest.mark.django_db
+def test_staff_without_any_unit_read_what_is_assigned_and_raised(world, client, by_unit):
+    """No unit on the login nor on the person: the records assigned to them, those they raised
+    and their own person; the dashboard shows their work and why there are no figures."""
+    Profile.objects.filter(role=Role.STAFF).update(org_unit=None)
+    Person.objects.filter(external_id="P-S").update(org_unit=None)
+    staff = world[Role.STAFF]
+    assert _ids(client, staff, "nonconformances") == ["NC-B-SEEN"]
+    assert _ids(client, staff, "actions") == ["A-B"]
+    assert _ids(client, staff, "people") == ["P-S"]
+    assert _status(client, staff, "/api/actions/A-B") == 200
+    page = _page(client, "as-staff", "/")
+    assert 'data-testid="my-work"' in page and "A-B" in page
+    assert "reads only their own org unit and has none" in page
+    assert client.get("/spc/").status_code == 403

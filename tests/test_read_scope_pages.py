@@ -32,7 +32,8 @@ the survey form (anonymous links); the PDF report is the HTML report printed by 
 
 
 class _Links(HTMLParser):
-    """The ``href`` of every link, or only of those inside ``<nav class="mainnav">``."""
+    """The ``href`` of every link and every ``hx-get``, or only the links inside
+    ``<nav class="mainnav">``."""
 
     def __init__(self, nav_only: bool = False) -> None:
         super().__init__()
@@ -45,6 +46,8 @@ class _Links(HTMLParser):
             self.in_nav = True
         if tag == "a" and values.get("href") and (self.in_nav or not self.nav_only):
             self.links.append(values["href"])
+        if values.get("hx-get") and not self.nav_only:  # parts a page loads (HTMX)
+            self.links.append(values["hx-get"])
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "nav":

@@ -39,6 +39,13 @@ def may_import(user, kind) -> bool:
 
 
 @register.filter
+def reads_own_unit(user) -> bool:
+    """Whether the user reads only their own unit (``QUALITYLOOP_READ_SCOPE=unit``): their unit
+    selects offer no "Whole organisation"."""
+    return permissions.reading_units(user) is not None
+
+
+@register.filter
 def may_change(user, obj) -> bool:
     """Whether the user may change this record (its "Edit" button)."""
     return permissions.may_object(user, obj, permissions.Action.CHANGE)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -66,8 +67,15 @@ def _quality_figures(unit: OrgUnit | None) -> dict[str, Any]:
 
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    """The first page after login; an HTMX request for a unit returns only the tiles and charts."""
-    unit = selected_unit(request)
+    """The first page after login; an HTMX request for a unit returns only the tiles and charts.
+
+    A user who reads only their own unit and has none gets their own work and why there are no
+    figures (the other unit pages refuse them with that reason)."""
+    try:
+        unit = selected_unit(request)
+    except PermissionDenied as no_unit:
+        return render(request, "qualityloop/dashboard.html", {
+            "my_work": attention.my_work(request.user), "no_unit": str(no_unit)})
     customers = customer_figures(unit)
     quality = _quality_figures(unit)
     figures = {"as_of": timezone.localdate().isoformat(), **customers, **quality}

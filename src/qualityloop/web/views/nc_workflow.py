@@ -5,6 +5,7 @@ and, until it may close, why not."""
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 from django import forms
@@ -104,6 +105,21 @@ def _verifier(user: Any) -> Any:
     return lambda action: permissions.may_object(user, action, permissions.Action.VERIFY)
 
 
+def _readable_blockers(nc: Nonconformance, shown: list[CorrectiveAction]) -> list[str]:
+    """Why the NC may not close yet, without naming the actions the reader may not read (under
+    unit reading, those of another unit on an NC the reader raised): one line stands for them."""
+    blockers = nc.closing_blockers()
+    hidden = set(nc.actions.values_list("external_id", flat=True)) - {
+        a.external_id for a in shown}
+    if not hidden:
+        return blockers
+    naming = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, sorted(hidden))) + r")(?![\w-])")
+    kept = [line for line in blockers if not naming.search(line)]
+    if dropped := len(blockers) - len(kept):
+        kept.append(f"{dropped} more about actions of another unit, which you may not read.")
+    return kept
+
+
 def workflow_context(nc: Nonconformance, user: Any, problems: dict[str, Any] | None = None,
                      forms_given: dict[str, Any] | None = None) -> dict[str, Any]:
     """Everything the workflow part of the NC page needs.
@@ -136,6 +152,6 @@ def workflow_context(nc: Nonconformance, user: Any, problems: dict[str, Any] | N
         } for a in actions],
         "overdue_count": sum(problem_solving.is_overdue(a, today) for a in actions),
         "action_form": given.get("action") or action_form(user=user),
-        "blockers": [] if closed else nc.closing_blockers(),
+        "blockers": [] if closed else _readable_blockers(nc, actions),
         "today": today,
     }

@@ -48,9 +48,13 @@ def matrix_page(request: HttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
-def effectiveness_figures() -> dict:
-    """The effectiveness table, its charts and the sentences (computed once a minute)."""
+def effectiveness_figures(unit: OrgUnit | None = None) -> dict:
+    """The effectiveness table, its charts and the sentences (computed once a minute): every
+    unit's row, or those of ``unit`` and the units below it."""
     table = training.effectiveness()
+    if unit is not None:
+        own = {unit.external_id, *(below.external_id for below in unit.descendants())}
+        table = table[table["unit"].isin(own)].reset_index(drop=True)
     if table.empty:
         return {"rows": [], "charts": [], "sentences": []}
     charts = [
@@ -66,8 +70,12 @@ def effectiveness_figures() -> dict:
 
 @login_required
 def effectiveness_part(request: HttpRequest) -> HttpResponse:
-    """``/training/effectiveness/``: did trained teams raise and close more problems?"""
-    figures = cached_for_unit("training-effectiveness", None, effectiveness_figures)
+    """``/training/effectiveness/``: did trained teams raise and close more problems? A user who
+    reads only their own unit (``QUALITYLOOP_READ_SCOPE=unit``) sees the rows of their unit and
+    the units below it."""
+    unit = selected_unit(request)
+    figures = cached_for_unit("training-effectiveness", unit,
+                              lambda: effectiveness_figures(unit))
     return render(request, "qualityloop/_training_effectiveness.html", figures)
 
 
