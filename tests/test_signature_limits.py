@@ -6,6 +6,7 @@ clears the count; every refusal and the lockout are in the audit log."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 
 import pytest
@@ -13,8 +14,10 @@ from django.contrib.auth import get_user_model
 from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
+from typer.testing import CliRunner
 from webdata import build_organisation, days_ago
 
+from qualityloop.cli import app
 from qualityloop.records.accounts.models import ApiToken
 from qualityloop.records.quality.models import (
     ChangeRequest,
@@ -206,6 +209,38 @@ def test_change_page_with_htmx_shows_the_lock_in_the_panel(web, submitted):
     assert answer.status_code == 200  # HTMX swaps the panel in place
     assert "Signing is locked after 5 wrong passwords" in answer.content.decode()
     assert ChangeRequest.objects.get(external_id="CR-1").status == "submitted"
+
+
+def _lock(user) -> None:
+    for _ in range(5):
+        with pytest.raises(signatures.ReauthenticationFailed):
+            signatures.sign(user, WRONG, "closing")
+
+
+def test_the_pages_say_signing_is_locked_before_a_try(web, ready_nc, submitted, quinn):
+    pages = [reverse("record-detail", args=["nonconformances", "N-1"]),
+             reverse("record-detail", args=["change-requests", "CR-1"])]
+    assert all('data-testid="signing-locked"' not in web.get(p).content.decode() for p in pages)
+    _lock(quinn)
+    for page in pages:
+        html = web.get(page).content.decode()
+        assert 'data-testid="signing-locked"' in html, page
+        assert "Signing is locked after 5 wrong passwords; signing is possible again" in html
+    assert SignatureRefusal.objects.count() == 6  # looking at the page is no attempt
+
+
+def test_an_administrator_lifts_the_lock_from_the_command_line(quinn):
+    _lock(quinn)
+    run = lambda *args: CliRunner().invoke(app, ["user", "unlock-signing", *args])  # noqa: E731
+    lifted = run("quinn", "--json")
+    assert lifted.exit_code == 0, lifted.output
+    assert json.loads(lifted.stdout) == {"username": "quinn", "forgotten_failures": 5}
+    assert "signature lock lifted: user quinn" in lifted.stderr  # the warning log
+    assert signatures.sign(quinn, PASSWORD, "closing").user == quinn
+    assert "had no wrong signature passwords" in run("quinn").output
+    unknown = run("nobody")
+    assert unknown.exit_code == 1 and "no user called 'nobody'" in unknown.output
+    assert len(_refusals()) == 6  # the refusals stay in the audit log
 
 
 # --- the API ----------------------------------------------------------------------------------

@@ -325,6 +325,21 @@ def user_revoke(name: UserName, as_json: JsonFlag = False) -> None:
     emit({"username": name, "revoked": count}, as_json, f"Revoked {count} token(s) of {name}.")
 
 
+
+@user_app.command("unlock-signing")
+def user_unlock_signing(name: UserName, as_json: JsonFlag = False) -> None:
+    """Lift a user's signature lock (too many wrong signature passwords) before it ends."""
+    start_django()
+    from qualityloop.services.signatures import unlock
+    from qualityloop.services.users import find_user
+
+    with reported(as_json, ValueError):
+        forgotten = unlock(find_user(name))
+    emit({"username": name, "forgotten_failures": forgotten}, as_json,
+         f"Signing unlocked for {name} ({forgotten} wrong password(s) forgotten)." if forgotten
+         else f"{name} had no wrong signature passwords to forget.")
+
+
 # retention -------------------------------------------------------------------------------------
 
 def _retention(unit_id: str | None, as_json: bool) -> Any:

@@ -83,8 +83,7 @@ def sign(user: Any, password: str, what: str, record: Any = None) -> Signature:
     until = locked_until(user, now)
     if until is not None:
         _refused(user, what, record, Reason.WHILE_LOCKED, now)
-        raise SignatureLocked(f"signing is locked after {limit()} wrong passwords; "
-                              f"{what} is possible again after {_clock(until)}", until, now)
+        raise SignatureLocked(_locked_message(until, what), until, now)
     if not (password and user.is_active and user.check_password(password)):
         _wrong_password(user, password, what, record, now)
     SignatureFailures.objects.filter(user=user).delete()
@@ -109,6 +108,36 @@ def locked_until(user: Any, now: dt.datetime | None = None) -> dt.datetime | Non
         return None
     until = row.last_failure_at + cooloff()
     return until if until > now else None
+
+
+def lock_notice(user: Any) -> str | None:
+    """What to tell ``user`` before they try to sign while locked (None when not locked)."""
+    until = locked_until(user)
+    return None if until is None else _locked_message(until, "signing")
+
+
+def unlock(user: Any) -> int:
+    """Lift ``user``'s signature lock (and forget their wrong passwords) at once.
+
+    For an administrator who has checked who was typing; the refusals stay in the audit log.
+
+    Returns
+    -------
+    int
+        How many wrong passwords in a row were forgotten (0: nothing to lift).
+    """
+    row = SignatureFailures.objects.filter(user=user).first()
+    if row is None:
+        return 0
+    row.delete()
+    log.warning("signature lock lifted: user %s (%d wrong passwords forgotten)",
+                user.get_username(), row.failures)
+    return row.failures
+
+
+def _locked_message(until: dt.datetime, what: str) -> str:
+    return (f"signing is locked after {limit()} wrong passwords; {what} is possible again "
+            f"after {_clock(until)}")
 
 
 def _wrong_password(user: Any, password: str, what: str, record: Any, now: dt.datetime) -> None:
