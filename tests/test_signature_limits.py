@@ -8,9 +8,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import threading
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
@@ -150,6 +152,47 @@ def test_the_limit_and_the_lockout_time_are_settings(quinn):
     with pytest.raises(signatures.SignatureLocked) as locked:
         signatures.sign(quinn, WRONG, "closing")
     assert 55 <= locked.value.retry_after <= 60
+
+
+@pytest.mark.django_db(transaction=True)
+def test_wrong_passwords_at_the_same_moment_are_all_counted():
+    """Eight wrong passwords sent at once (as from several server processes): none is lost from
+    the count (the count row is locked while it is raised) and the lockout is recorded once.
+
+    PostgreSQL only: SQLite's in-memory test database refuses a second writer at once where the
+    server's file database queues writers (BEGIN IMMEDIATE and a busy timeout)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs a database that takes writers from several threads")
+    add_user("quinn", "quality-manager", password=PASSWORD)
+    quinn = get_user_model().objects.get(username="quinn")
+    start = threading.Barrier(8)
+    answers: list[str] = []
+
+    def attempt() -> None:
+        try:
+            start.wait(10)
+            signatures.sign(quinn, WRONG, "approving")
+            answers.append("signed")
+        except signatures.ReauthenticationFailed:
+            answers.append("refused")
+        except Exception as problem:  # noqa: BLE001 - shown by the assertion below
+            answers.append(repr(problem))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=attempt) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert answers == ["refused"] * 8
+    reasons = list(SignatureRefusal.objects.values_list("reason", flat=True))
+    wrong = reasons.count("wrong-password")
+    assert len(reasons) == 8 + 1 and reasons.count("locked") == 1
+    assert wrong + reasons.count("while-locked") == 8 and wrong >= 5
+    assert SignatureFailures.objects.get(user=quinn).failures == wrong
+    with pytest.raises(signatures.SignatureLocked):
+        signatures.sign(quinn, PASSWORD, "approving")
 
 
 # --- the audit log ----------------------------------------------------------------------------
