@@ -28,7 +28,7 @@ from qualityloop.records.quality.models import (
     Nonconformance,
     SignatureRefusal,
 )
-from qualityloop.services import change_control
+from qualityloop.services import change_control, problem_solving
 from qualityloop.services.record_kinds import get_kind
 from qualityloop.services.signatures import ReauthenticationFailed
 from qualityloop.services.users import add_user
@@ -65,11 +65,9 @@ def _form_of(page: str) -> dict:
     data = {k: v for k, v in initial_values(get_kind("change-requests"),
                                             ChangeRequest.objects.get(pk=_cr1().pk)).items()
             if v is not None}
-    for name in ("_record_version", "_record_seen"):
-        found = re.search(rf'name="{name}" value="([^"]*)"', page)
-        assert found is not None, f"{name} missing from the form"
-        data[name] = html.unescape(found.group(1))
-    return data
+    hidden = _hidden_fields(page)
+    assert len(hidden) == 2, "the version fields are missing from the form"
+    return {**data, **hidden}
 
 
 def _cr1() -> ChangeRequest:
@@ -314,11 +312,9 @@ def _page_version(client: Client, kind: str, external_id: str) -> dict:
     """The hidden version fields the record page's step forms send."""
     page = client.get(reverse("record-detail", args=[kind, external_id]))
     assert page.status_code == 200
-    text = page.content.decode()
-    found = {name: re.search(rf'name="{name}" value="([^"]*)"', text)
-             for name in ("_record_version", "_record_seen")}
-    assert all(found.values()), f"no version fields on the {kind} page"
-    return {name: html.unescape(m.group(1)) for name, m in found.items() if m}
+    hidden = _hidden_fields(page.content.decode())
+    assert len(hidden) == 2, f"no version fields on the {kind} page"
+    return hidden
 
 
 def _changed_by(client: Client, path: str, body: dict) -> None:
@@ -374,3 +370,64 @@ def test_a_signed_web_step_checks_the_version_and_keeps_a_refused_signature(org)
     signed = bob.post(approve, {"password": PASSWORD, "note": "ok", **fresh})
     assert signed.status_code == 302
     assert _cr1().status == "approved" and _cr1().signed_by.username == "bob"
+
+
+def test_a_kind_without_history_still_refuses_and_names_the_differing_columns(org):
+    """Orders keep no history: who and when are unknown, the columns come from the values."""
+    alice, bob = _signed_in("alice"), _signed_in("bob")
+    url = reverse("record-edit", args=["orders", "O-0"])
+    order = get_kind("orders").model.objects.get(external_id="O-0")
+    opened = {**{k: v for k, v in initial_values(get_kind("orders"), order).items()
+                 if v is not None}, **_hidden_fields(bob.get(url).content.decode())}
+    assert alice.post(url, {**opened, "product": "Valve"}).status_code == 302
+    refused = bob.post(url, {**opened, "amount": "7"})
+    assert refused.status_code == 409
+    page = html.unescape(refused.content.decode())
+    assert "Someone changed this record since you opened it" in page
+    conflict = page.split('data-testid="edit-conflict"')[1].split("</table>")[0]
+    assert "Product" in conflict and "Amount" in conflict
+    order.refresh_from_db()
+    assert (order.product, float(order.amount)) == ("Valve", 100.5)
+
+
+def _hidden_fields(page: str) -> dict:
+    found = {name: re.search(rf'name="{name}" value="([^"]*)"', page)
+             for name in ("_record_version", "_record_seen")}
+    return {name: html.unescape(m.group(1)) for name, m in found.items() if m}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_api_steps_at_the_same_moment_with_one_etag_one_is_refused(monkeypatch):
+    """PostgreSQL only (see above): the second step waits for the first's row lock and then
+    finds another ETag."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs a database that takes writers from several threads")
+    build_organisation()
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {add_user('racer', 'quality-manager').token}"}
+    etag = _etag(Client(), auth, "nonconformances/N-1")
+    first_inside = threading.Event()
+    record = problem_solving.record_containment
+
+    def slow(nc, user, text):
+        if text == "first":
+            first_inside.set()
+            time.sleep(0.5)
+        return record(nc, user, text)
+
+    monkeypatch.setattr(problem_solving, "record_containment", slow)
+    answers: dict[str, int] = {}
+
+    def contain(text: str) -> None:
+        try:
+            answers[text] = _step(Client(), auth, "nonconformances/N-1/containment",
+                                  {"containment": text}, etag=etag).status_code
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=contain, args=("first",))
+    first.start()
+    assert first_inside.wait(10)
+    contain("second")
+    first.join(10)
+    assert answers == {"first": 200, "second": 412}
+    assert Nonconformance.objects.get(external_id="N-1").containment == "first"
