@@ -360,3 +360,36 @@ def test_staff_without_any_unit_read_what_is_assigned_and_raised(world, client, 
     assert 'data-testid="my-work"' in page and "A-B" in page
     assert "reads only their own org unit and has none" in page
     assert client.get("/spc/").status_code == 403
+
+
+@pytest.mark.django_db
+def test_the_admin_is_narrowed_too(world, client, by_unit):
+    """Every role may enter the admin and view records there: its lists, pages, histories and
+    reference searches hold only what the user may read."""
+    NC = get_kind("nonconformances").model
+    hidden = NC.objects.get(external_id="NC-B")
+    version = hidden.history.first().history_id
+    client.login(username="as-unit-lead", password=PASSWORD)
+    listed = client.get("/admin/quality/nonconformance/").content.decode()
+    assert "NC-A1" in listed and "NC-B" not in listed
+    assert "C-U-B" not in client.get("/admin/customers/customer/").content.decode()
+    assert "Xan" not in client.get("/admin/organisation/person/").content.decode()
+    change = client.get(f"/admin/quality/nonconformance/{hidden.pk}/change/")
+    assert change.status_code == 302  # the admin's answer to a record it cannot find
+    assert client.get(f"/admin/quality/nonconformance/{hidden.pk}/history/").status_code == 404
+    assert client.get(f"/admin/quality/nonconformance/{hidden.pk}/history/{version}/"
+                      ).status_code == 404
+    assert _autocompleted(client) == ["NC-A1"]
+    client.logout()
+    client.login(username="as-quality-manager", password=PASSWORD)
+    assert client.get(f"/admin/quality/nonconformance/{hidden.pk}/history/").status_code == 200
+    assert _autocompleted(client) == ALL_NCS
+
+
+def _autocompleted(client: Client) -> list[str]:
+    """The NCs the admin's action form offers when "NC" is typed."""
+    found = client.get("/admin/autocomplete/", {
+        "term": "NC", "app_label": "quality", "model_name": "correctiveaction",
+        "field_name": "nonconformance"})
+    assert found.status_code == 200, found.content
+    return sorted(r["text"].split(":")[0] for r in found.json()["results"])

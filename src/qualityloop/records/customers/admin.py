@@ -13,7 +13,7 @@ from qualityloop.records.customers.models import (
     Order,
     RequirementMeasurement,
 )
-from qualityloop.records.history_admin import RecordHistoryAdmin
+from qualityloop.records.history_admin import ReadScopedAdmin, RecordHistoryAdmin
 
 
 @admin.register(Customer)
@@ -45,7 +45,7 @@ class RequirementMeasurementAdmin(RecordHistoryAdmin):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(ReadScopedAdmin):
     list_display = ("external_id", "customer", "ordered_on", "amount", "currency", "product")
     list_filter = ("currency",)
     search_fields = ("external_id",)
