@@ -12,12 +12,16 @@ from django.utils.safestring import SafeString
 from qualityloop.web.views.edit_conflicts import SEEN_FIELD, VERSION_FIELD, opened_on
 
 register = template.Library()
+CACHED = "_version_fields"
 
 
 @register.simple_tag
 def version_fields(record: models.Model) -> SafeString:
-    """Two hidden inputs: the record's version (ETag) and its newest history version."""
-    opened = opened_on(record)
+    """Two hidden inputs: the record's version (ETag) and its newest history version (worked
+    out once per record object: a page has several step forms)."""
+    opened = record.__dict__.get(CACHED)
+    if opened is None:
+        opened = record.__dict__[CACHED] = opened_on(record)
     return format_html('<input type="hidden" name="{}" value="{}">'
                        '<input type="hidden" name="{}" value="{}">',
                        VERSION_FIELD, opened["version"], SEEN_FIELD, opened["seen"])
