@@ -58,6 +58,7 @@ class RecordHistoryAdmin(ReadScopedAdmin, SimpleHistoryAdmin):
         from qualityloop.services.record_kinds import kind_for_model
 
         kind = kind_for_model(self.model)
-        if kind is None or permissions.scope_of(request.user, kind, "read") is permissions.Scope.ALL:
+        if kind is None or permissions.scope_of(request.user, kind, "read") is (
+                permissions.Scope.ALL):
             return True
         return self.get_queryset(request).filter(pk=object_id).exists()
