@@ -268,7 +268,7 @@ def test_the_pages_say_signing_is_locked_before_a_try(web, ready_nc, submitted, 
     for page in pages:
         html = web.get(page).content.decode()
         assert 'data-testid="signing-locked"' in html, page
-        assert "Signing is locked after 5 wrong passwords; signing is possible again" in html
+        assert "Signing is locked after 5 wrong passwords in a row; try again after" in html
     assert SignatureRefusal.objects.count() == 6  # looking at the page is no attempt
 
 

@@ -22,7 +22,7 @@ import datetime as dt
 import logging
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from django.conf import settings
 from django.db import transaction
@@ -83,7 +83,7 @@ def sign(user: Any, password: str, what: str, record: Any = None) -> Signature:
     until = locked_until(user, now)
     if until is not None:
         _refused(user, what, record, Reason.WHILE_LOCKED, now)
-        raise SignatureLocked(_locked_message(until, what), until, now)
+        raise SignatureLocked(_locked_message(until), until, now)
     if not (password and user.is_active and user.check_password(password)):
         _wrong_password(user, password, what, record, now)
     SignatureFailures.objects.filter(user=user).delete()
@@ -113,7 +113,7 @@ def locked_until(user: Any, now: dt.datetime | None = None) -> dt.datetime | Non
 def lock_notice(user: Any) -> str | None:
     """What to tell ``user`` before they try to sign while locked (None when not locked)."""
     until = locked_until(user)
-    return None if until is None else _locked_message(until, "signing")
+    return None if until is None else _locked_message(until)
 
 
 def unlock(user: Any) -> int:
@@ -135,12 +135,13 @@ def unlock(user: Any) -> int:
     return row.failures
 
 
-def _locked_message(until: dt.datetime, what: str) -> str:
-    return (f"signing is locked after {limit()} wrong passwords; {what} is possible again "
-            f"after {_clock(until)}")
+def _locked_message(until: dt.datetime) -> str:
+    return (f"signing is locked after {limit()} wrong passwords in a row; try again after "
+            f"{_clock(until)}")
 
 
-def _wrong_password(user: Any, password: str, what: str, record: Any, now: dt.datetime) -> None:
+def _wrong_password(user: Any, password: str, what: str, record: Any,
+                    now: dt.datetime) -> NoReturn:
     """Count the wrong password (an empty one is no attempt), record it and refuse."""
     message = f"the password is not correct; {what} needs your own password as a signature"
     if not password:
