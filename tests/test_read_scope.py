@@ -16,6 +16,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from qualityloop.records.accounts.choices import Role
 from qualityloop.records.accounts.models import Profile
@@ -393,3 +394,22 @@ def _autocompleted(client: Client) -> list[str]:
         "field_name": "nonconformance"})
     assert found.status_code == 200, found.content
     return sorted(r["text"].split(":")[0] for r in found.json()["results"])
+
+
+@pytest.mark.django_db
+def test_a_customers_segment_nps_counts_only_the_readers_customers(world, client, by_unit):
+    today = timezone.localdate().isoformat()
+    for customer, score in (("C-U-A", 10), ("C-U-B", 0)):
+        _write("feedback", {"external_id": f"F-{customer}", "customer": customer,
+                            "responded_on": today, "nps": score})
+    path = reverse("record-detail", args=["customers", "C-U-A"])
+
+    def trend(username: str) -> tuple[list, str]:
+        client.login(username=username, password=PASSWORD)
+        panel = client.get(path).context["customer_panel"]
+        client.logout()
+        return [(q["responses"], q["nps"]) for q in panel["nps_trend"] if q["responses"]], \
+            panel["nps_covering"]
+
+    assert trend("as-unit-lead") == ([(1, 100.0)], "U-A and below")
+    assert trend("as-quality-manager") == ([(2, 0.0)], "")

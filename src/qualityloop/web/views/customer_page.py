@@ -29,6 +29,7 @@ from qualityloop.services import permissions
 from qualityloop.services.record_kinds import get_kind
 from qualityloop.web.views.new_links import new_record_url
 from qualityloop.web.views.objectives import sparkline
+from qualityloop.web.views.unit_scope import reach_label
 
 MEASUREMENTS_SHOWN = 12
 NPS_QUARTERS = 8
@@ -40,12 +41,13 @@ def customer_panel(customer: Customer, user: Any) -> dict[str, Any]:
     requirements = _requirements(customer, user)
     own_scores = list(customer.feedback.filter(nps__isnull=False)
                       .order_by("responded_on", "pk").values_list("responded_on", "nps"))
-    trend = segment_nps_by_quarter(customer.segment, timezone.localdate())
+    trend = segment_nps_by_quarter(customer.segment, timezone.localdate(),
+                                   units=permissions.reading_units(user))
     return {
         "customer": customer, "requirements": requirements,
         "missed": sum(r["status"] == "missed" for r in requirements),
         "measurements": _measurements(customer, user),
-        "nps_trend": trend,
+        "nps_trend": trend, "nps_covering": reach_label(user),
         "nps_spark": sparkline([q["nps"] for q in trend if q["nps"] is not None]),
         "own_scores": own_scores[-NPS_QUARTERS:],
         "own_spark": sparkline([float(s) for _day, s in own_scores if s is not None]),
@@ -115,11 +117,12 @@ def _measurements(customer: Customer, user: Any) -> list[RequirementMeasurement]
                 .order_by("-measured_on", "-pk")[:MEASUREMENTS_SHOWN])
 
 
-def segment_nps_by_quarter(segment: str, as_of: dt.date,
-                           quarters: int = NPS_QUARTERS) -> list[dict[str, Any]]:
+def segment_nps_by_quarter(segment: str, as_of: dt.date, quarters: int = NPS_QUARTERS,
+                           units: list[int] | None = None) -> list[dict[str, Any]]:
     """NPS (% promoters 9-10 minus % detractors 0-6) of the segment's responses per calendar
     quarter, the last ``quarters`` quarters up to ``as_of``, oldest first; a quarter without
-    responses has ``nps`` None.
+    responses has ``nps`` None. With ``units`` (org unit keys: a reader who reads only their
+    own unit), only the responses of the customers those units serve count.
 
     Every segment is counted in one query and kept for an hour per day; a new response (a
     higher largest id) is a new cache key, so it shows at once.
@@ -130,10 +133,11 @@ def segment_nps_by_quarter(segment: str, as_of: dt.date,
         Keys: ``quarter`` (e.g. "2026 Q3"), ``start`` (its first day), ``responses``, ``nps``.
     """
     newest = FeedbackResponse.objects.aggregate(newest=Max("pk"))["newest"]
-    key = f"customer-page:segment-nps:{as_of.isoformat()}:{quarters}:{newest}"
+    served = "all" if units is None else ",".join(map(str, sorted(units)))
+    key = f"customer-page:segment-nps:{as_of.isoformat()}:{quarters}:{newest}:{served}"
     counts = cache.get(key)
     if counts is None:
-        counts = _segment_counts(as_of, quarters)
+        counts = _segment_counts(as_of, quarters, units)
         cache.set(key, counts, NPS_CACHE_SECONDS)
     return _trend(counts.get(segment, {}), as_of, quarters)
 
@@ -147,11 +151,14 @@ def _quarters_back(start: dt.date, n: int) -> dt.date:
     return dt.date(months // 12, months % 12 + 1, 1)
 
 
-def _segment_counts(as_of: dt.date,
-                    quarters: int) -> dict[str, dict[dt.date, tuple[int, int, int]]]:
+def _segment_counts(as_of: dt.date, quarters: int, units: list[int] | None
+                    ) -> dict[str, dict[dt.date, tuple[int, int, int]]]:
     """Segment -> quarter start -> (responses with an NPS, promoters, detractors)."""
     first = _quarters_back(_quarter_start(as_of), quarters - 1)
-    rows = (FeedbackResponse.objects
+    responses = FeedbackResponse.objects.all()
+    if units is not None:
+        responses = responses.filter(customer__serving_unit__in=units)
+    rows = (responses
             .filter(nps__isnull=False, responded_on__gte=first, responded_on__lte=as_of)
             .annotate(quarter=TruncQuarter("responded_on"))
             .values("customer__segment", "quarter")
