@@ -100,7 +100,7 @@ def counting_process(subjects: Any, changes: Any, *, counters: Sequence[str] = (
     expr = counting_process_expr(subjects, changes, counters=counters, latest=latest,
                                  interval=interval, subject=subject, entry=entry,
                                  duration=duration, event=event)
-    return engine.execute(expr)
+    return engine.execute_arrow(expr).to_pandas()
 
 
 def counting_process_expr(subjects: Any, changes: Any, *, counters: Sequence[str] = (),
@@ -122,9 +122,8 @@ def counting_process_expr(subjects: Any, changes: Any, *, counters: Sequence[str
     moves = _changes_table(changes, subject, names)
     monthly = interval == "month"
     steps = _relative_changes(people, moves, monthly)
-    rows = _rows(people, steps, monthly)
-    return _covariates(rows, _steps_per_row(steps, counters, latest), counters, latest,
-                       subject)
+    so_far = _running(_steps_per_row(steps, counters, latest), counters, latest)
+    return _covariates(_rows(people, steps, monthly), so_far, counters, latest, subject)
 
 
 # inputs ----------------------------------------------------------------------------------------
@@ -194,38 +193,45 @@ def _relative_changes(people: ir.Table, moves: ir.Table, monthly: bool) -> ir.Ta
     start = ibis.greatest(day - joined.entry, 0)
     relative = joined.select(subject=joined.subject, start=start, covariate=joined.covariate,
                              value=joined.value, day=joined.day, order=joined.order,
-                             length=joined.length)
-    return relative.filter(relative.start < relative.length).drop("length")
+                             length=joined.length, event=joined.event)
+    return relative.filter(relative.start < relative.length)
 
 
 def _month_starts(people: ir.Table) -> ir.Table:
-    """(subject, start) of every calendar month start strictly inside each follow-up."""
+    """Every calendar month start strictly inside each follow-up, as a row start."""
     followed = people.filter(people.length > 0)
     last_day = followed.entry + followed.length.ceil().cast("int64") - 1
-    months = followed.select(
-        subject=followed.subject, entry=followed.entry,
-        month=ibis.range(_month_index(followed.entry) + 1,
-                         _month_index(last_day) + 1).unnest())
-    return months.select(subject=months.subject,
-                         start=_month_start(months.month) - months.entry)
+    months = followed.mutate(month=ibis.range(_month_index(followed.entry) + 1,
+                                              _month_index(last_day) + 1).unnest())
+    return _row_starts(months, _month_start(months.month) - months.entry, changed=False)
+
+
+def _row_starts(table: ir.Table, start: ir.IntegerValue, changed: bool) -> ir.Table:
+    """Row starts from one source, with the subject's follow-up and whether a change is there."""
+    return table.select(subject=table.subject, start=start.cast("int64"),
+                        changed=ibis.literal(int(changed), "int8"),
+                        length=table.length, event=table.event)
 
 
 def _rows(people: ir.Table, steps: ir.Table, monthly: bool) -> ir.Table:
     """The rows: each subject at risk from 0, split at its change days (and month starts),
-    with each row's stop and event."""
+    with each row's stop and event and the start of the last row so far with a change
+    (``changed_on``, NULL before the first)."""
     at_risk = people.filter((people.length > 0) | (people.event == 1))
-    starts = [at_risk.select(subject=at_risk.subject, start=ibis.literal(0, "int64")),
-              steps.select(subject=steps.subject, start=steps.start.cast("int64"))]
+    starts = [_row_starts(at_risk, ibis.literal(0, "int64"), changed=False),
+              _row_starts(steps, steps.start, changed=True)]
     if monthly:
         starts.append(_month_starts(people))
-    splits = ibis.union(*starts, distinct=True)
-    rows = splits.inner_join(at_risk, splits.subject == at_risk.subject)
+    every = ibis.union(*starts, distinct=False)
+    rows = every.group_by(["subject", "start"]).aggregate(
+        changed=every.changed.max(), length=every.length.max(), event=every.event.max())
     after = rows.start.lead().over(group_by=rows.subject, order_by=rows.start)
+    so_far = ibis.window(group_by=rows.subject, order_by=rows.start, rows=(None, 0))
     end = ibis.ifelse(rows.length > 0, rows.length, SAME_DAY_EVENT_STOP)
-    return rows.select(subject=rows.subject, start=rows.start,
-                       stop=after.cast("float64").coalesce(end),
-                       event=ibis.ifelse(after.isnull() & (rows.event == 1), 1, 0)
-                       .cast("int64"))
+    return rows.select(
+        subject=rows.subject, start=rows.start, stop=after.cast("float64").coalesce(end),
+        event=ibis.ifelse(after.isnull() & (rows.event == 1), 1, 0).cast("int64"),
+        changed_on=ibis.ifelse(rows.changed == 1, rows.start, None).max().over(so_far))
 
 
 def _steps_per_row(steps: ir.Table, counters: Sequence[str], latest: Sequence[str]) -> ir.Table:
@@ -241,25 +247,32 @@ def _steps_per_row(steps: ir.Table, counters: Sequence[str], latest: Sequence[st
     return kept.group_by(["subject", "start"]).aggregate(**sums, **values)
 
 
-def _covariates(rows: ir.Table, steps: ir.Table, counters: Sequence[str],
-                latest: Sequence[str], subject: str) -> ir.Table:
-    """Running sums of the counters and carried-forward latest values on every row."""
-    table = rows.left_join(steps, [rows.subject == steps.subject, rows.start == steps.start])
-    table = table.select(rows.subject, rows.start, rows.stop, rows.event,
-                         *[steps[name] for name in [*counters, *latest]])
-    so_far = ibis.window(group_by=table.subject, order_by=table.start, rows=(None, 0))
-    totals = {name: table[name].sum().over(so_far).fill_null(0) for name in counters}
+def _running(steps: ir.Table, counters: Sequence[str], latest: Sequence[str]) -> ir.Table:
+    """On each row start with a change: the counters' running sums and the latest values so
+    far (NULL before the first). Computed on the change rows only, fewer than all rows (the
+    month splits), then looked up from every row."""
+    so_far = ibis.window(group_by=steps.subject, order_by=steps.start, rows=(None, 0))
+    totals = {name: steps[name].sum().over(so_far).fill_null(0) for name in counters}
     # A latest value is carried forward as the start of the last row so far that set one,
     # then looked up: plain window maxima and joins, fast everywhere and the same on every
     # backend (a last-value ignoring NULLs compiles differently on each).
-    set_on = {f"_set_on_{name}": ibis.ifelse(table[name].notnull(), table.start, None)
+    set_on = {f"_set_on_{name}": ibis.ifelse(steps[name].notnull(), steps.start, None)
               .max().over(so_far) for name in latest}
-    table = table.mutate(**totals, **set_on).drop(*latest)
+    table = steps.mutate(**totals, **set_on).drop(*latest)
     for name in latest:
         table = _look_up(table, steps, name)
-    numbers = {name: table[name].cast("float64") for name in [*counters, *latest]}
-    return table.select(**{subject: table.subject}, start=table.start.cast("float64"),
-                        stop=table.stop, event=table.event, **numbers
+    return table
+
+
+def _covariates(rows: ir.Table, so_far: ir.Table, counters: Sequence[str],
+                latest: Sequence[str], subject: str) -> ir.Table:
+    """Every row with the running sums and latest values of its last row with a change."""
+    table = rows.left_join(so_far, [rows.subject == so_far.subject,
+                                    rows.changed_on == so_far.start])
+    numbers = {name: so_far[name].cast("float64").fill_null(0) for name in counters}
+    numbers.update({name: so_far[name].cast("float64") for name in latest})
+    return table.select(**{subject: rows.subject}, start=rows.start.cast("float64"),
+                        stop=rows.stop, event=rows.event, **numbers
                         ).order_by([subject, "start"])
 
 
