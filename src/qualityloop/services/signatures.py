@@ -12,8 +12,11 @@ server process sees it; a good signature deletes it. Every refusal (wrong passwo
 an attempt while locked) is written as a ``SignatureRefusal``, whose history row the audit log
 lists, and logged as a warning by the ``qualityloop.signatures`` logger.
 
-The refusals are written in their own transaction; the callers sign before they open theirs, so a
-refused signature is never rolled back with the step it refused.
+The refusals must outlive the step they refused: services sign before they write anything, and a
+caller that runs a step inside a transaction commits it before letting
+:class:`ReauthenticationFailed` out (``web.api.conditional.held_for_step`` does, for the web
+pages and the API); tests/test_signature_limits.py checks the count and the audit log after
+refused web and API requests.
 """
 
 from __future__ import annotations
