@@ -333,6 +333,14 @@ def test_the_review_pack_covers_the_readers_units(world, client, by_unit):
     unit = OrgUnit.objects.get(external_id="U-A")
     assert pack_figures(start, end, lambda: {}, unit).nonconformances["total"].sum() == 1
     assert pack_figures(start, end, lambda: {}).nonconformances["total"].sum() == 3
+    for role, unit, ncs in ((Role.UNIT_LEAD, "U-A", 1), (Role.QUALITY_MANAGER, None, 3)):
+        answer = client.get("/api/review-pack?from=2024-01-01&to=2024-06-30",
+                            HTTP_AUTHORIZATION=f"Bearer {world[role]}")
+        assert answer.status_code == 200, answer.content
+        found = answer.json()
+        assert (found["unit"], sum(m["total"] for m in found["nonconformances"])) == (unit, ncs)
+    Profile.objects.filter(role=Role.UNIT_LEAD).update(org_unit=None)
+    assert _status(client, world[Role.UNIT_LEAD], "/api/review-pack") == 403
 
 
 @pytest.mark.django_db

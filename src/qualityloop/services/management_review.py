@@ -77,6 +77,8 @@ class PackFigures:
 
 
 def _plain(value: Any) -> Any:
+    if isinstance(value, OrgUnit):
+        return value.external_id
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

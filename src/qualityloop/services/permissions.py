@@ -244,6 +244,26 @@ def reading_units(user) -> list[int] | None:
     return None
 
 
+def reading_unit(user) -> Any:
+    """The org unit whose figures a user who reads only their own unit gets (their own; its
+    figures cover the units below it too), or ``None`` for a user who reads every unit.
+
+    Raises
+    ------
+    NotAllowed
+        For such a user without an org unit: there is no figure they may see.
+    """
+    from qualityloop.records.organisation.models import OrgUnit
+
+    reach = reading_units(user)
+    if reach is None:
+        return None
+    if not reach:
+        raise NotAllowed(f"user {_username(user)!r} reads only their own org unit and has none; "
+                         "ask an administrator to set one")
+    return OrgUnit.objects.get(pk=reach[0])  # units_of lists the user's own unit first
+
+
 def step_action(kind: RecordKind | str, step: str) -> str:
     """The table's action for a workflow step of ``kind``: the step itself when the table names
     it (``close``; ``effectiveness-check`` is ``verify``), otherwise ``change`` (``containment``

@@ -50,9 +50,11 @@ def add_action(request: HttpRequest, external_id: str, payload: ReviewActionIn,
 def pack(request: HttpRequest,
          date_from: str | None = Query(None, alias="from", description="YYYY-MM-DD"),
          date_to: str | None = Query(None, alias="to", description="YYYY-MM-DD")):
-    permissions.check(caller(request), get_kind(service.REVIEWS), permissions.Action.READ)
+    user = caller(request)
+    permissions.check(user, get_kind(service.REVIEWS), permissions.Action.READ)
     try:
         start, end = service.period(date_from, date_to)
     except service.PeriodInvalid as wrong:
         raise Invalid({"period": str(wrong)}) from None
-    return service.pack_figures(start, end).as_dict()
+    # A user who reads only their own unit gets its pack (``unit`` in the answer).
+    return service.pack_figures(start, end, unit=permissions.reading_unit(user)).as_dict()

@@ -47,10 +47,10 @@ def selected_unit(request: HttpRequest,
     reach = permissions.reading_units(request.user)
     if reach is None or (asked is not None and asked.pk in reach):
         return asked
-    if not reach:
-        raise PermissionDenied(f"user {request.user.get_username()!r} reads only their own "
-                               "org unit and has none; ask an administrator to set one")
-    return OrgUnit.objects.get(pk=reach[0])  # units_of lists the user's own unit first
+    try:
+        return permissions.reading_unit(request.user)
+    except permissions.NotAllowed as no_unit:
+        raise PermissionDenied(str(no_unit)) from None
 
 
 def unit_options(user: Any = None) -> QuerySet[OrgUnit]:
