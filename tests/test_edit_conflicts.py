@@ -17,8 +17,9 @@ import time
 import pytest
 from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from webdata import build_organisation
+from webdata import build_organisation, days_ago
 
 from qualityloop.records.customers.models import Complaint
 from qualityloop.records.organisation.models import OrgUnit
@@ -431,3 +432,47 @@ def test_two_api_steps_at_the_same_moment_with_one_etag_one_is_refused(monkeypat
     first.join(10)
     assert answers == {"first": 200, "second": 412}
     assert Nonconformance.objects.get(external_id="N-1").containment == "first"
+
+
+def _check_form_version(page: str, action: str) -> dict:
+    """The version fields of one action's check form on the NC page."""
+    url = reverse("nc-check", args=["N-1", action])
+    form = page.split(f'action="{url}"')[1].split("</form>")[0]
+    return _hidden_fields(form)
+
+
+def test_an_actions_check_on_the_nc_page_takes_the_actions_version(org):
+    alice, bob = _signed_in("alice"), _signed_in("bob")
+    nc_page = reverse("record-detail", args=["nonconformances", "N-1"])
+    seen = _check_form_version(bob.get(nc_page).content.decode(), "A-1")
+    assert seen["_record_seen"] == "?"  # no history read per listed action
+    _changed_by(alice, "actions/A-1", {"description": "Replace the seal supplier"})
+    check = {"A-1-verified_by": "P-ANN", "A-1-checked_on": days_ago(0).isoformat(),
+             "A-1-effective": "yes", "A-1-evidence": "No leaks in 3 lots"}
+    refused = bob.post(reverse("nc-check", args=["N-1", "A-1"]), {**check, **seen})
+    assert refused.status_code == 409
+    assert "alice changed this record" in refused.content.decode()
+    assert CorrectiveAction.objects.get(external_id="A-1").effectiveness_result == ""
+    fresh = _check_form_version(bob.get(nc_page).content.decode(), "A-1")
+    assert bob.post(reverse("nc-check", args=["N-1", "A-1"]),
+                    {**check, **fresh}).status_code == 302
+    assert CorrectiveAction.objects.get(external_id="A-1").status == "effective"
+
+
+def test_the_version_fields_cost_no_query_per_action_on_the_nc_page(org):
+    quinn = _signed_in("quinn")
+    nc_page = reverse("record-detail", args=["nonconformances", "N-1"])
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert quinn.get(nc_page).status_code == 200
+        return len(captured.captured_queries)
+
+    before = queries()
+    first = CorrectiveAction.objects.get(external_id="A-2")
+    for n in range(3):
+        first.pk, first.external_id = None, f"A-2-{n}"
+        first.save()
+    page = quinn.get(nc_page).content.decode()
+    assert page.count('name="_record_version"') >= 3 + 2 + 3  # NC steps, A-1, A-2, the copies
+    assert queries() == before

@@ -16,12 +16,13 @@ CACHED = "_version_fields"
 
 
 @register.simple_tag
-def version_fields(record: models.Model) -> SafeString:
+def version_fields(record: models.Model, history: bool = True) -> SafeString:
     """Two hidden inputs: the record's version (ETag) and its newest history version (worked
-    out once per record object: a page has several step forms)."""
+    out once per record object: a page has several step forms). ``history=False`` for a form
+    on each row of a list: no query per row (a refusal then names only the latest change)."""
     opened = record.__dict__.get(CACHED)
     if opened is None:
-        opened = record.__dict__[CACHED] = opened_on(record)
+        opened = record.__dict__[CACHED] = opened_on(record, history)
     return format_html('<input type="hidden" name="{}" value="{}">'
                        '<input type="hidden" name="{}" value="{}">',
                        VERSION_FIELD, opened["version"], SEEN_FIELD, opened["seen"])

@@ -30,6 +30,7 @@ from qualityloop.web.forms.records import RecordForm, initial_values
 # Not column names: a kind may have a column called "version" (policies do).
 VERSION_FIELD = "_record_version"
 SEEN_FIELD = "_record_seen"
+UNKNOWN = "?"  # the history version the page showed was not looked up
 
 
 def version_of(obj: models.Model) -> str:
@@ -37,10 +38,12 @@ def version_of(obj: models.Model) -> str:
     return etag_of(record_out(obj))
 
 
-def opened_on(obj: models.Model) -> dict[str, str]:
+def opened_on(obj: models.Model, history: bool = True) -> dict[str, str]:
     """The hidden values an edit form of ``obj`` carries: its version and its newest history
-    version (to tell later who changed what since)."""
-    return {"version": version_of(obj), "seen": str(_newest_history_id(obj) or "")}
+    version (to tell later who changed what since). Without ``history`` (a form per row of a
+    list: no query per row) a refusal names only the latest change."""
+    seen = str(_newest_history_id(obj) or "") if history else UNKNOWN
+    return {"version": version_of(obj), "seen": seen}
 
 
 def _newest_history_id(obj: models.Model) -> int | None:
@@ -155,9 +158,11 @@ def _changes_since(kind: RecordKind, current: models.Model, seen: str) -> list[d
     """History entries written after the form was opened, newest first."""
     if not hasattr(kind.model, "history"):
         return []
+    entries = history_of(kind, current.external_id)  # type: ignore[attr-defined]
+    if seen == UNKNOWN:
+        return entries[:1]
     after = int(seen) if seen.isdigit() else 0
-    return [e for e in history_of(kind, current.external_id)  # type: ignore[attr-defined]
-            if e["history_id"] > after]
+    return [e for e in entries if e["history_id"] > after]
 
 
 def _sent(form: RecordForm, column: Column) -> str:
