@@ -276,6 +276,7 @@ def test_an_nc_page_lists_only_the_actions_the_reader_may_read(world, client, by
                                                                     "NC-B-SEEN"]))
     assert "A-SEEN" not in page
     assert "1 more about actions of another unit, which you may not read." in page  # not closable
+    assert "A-SEEN" not in _page(client, "as-staff", "/records/nonconformances/NC-B-SEEN/8d/")
     client.logout()
     assert "A-SEEN" in _page(client, "as-quality-manager",
                              reverse("record-detail", args=["nonconformances", "NC-B-SEEN"]))

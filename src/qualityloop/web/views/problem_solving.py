@@ -116,13 +116,10 @@ def effectiveness_check(request: HttpRequest, external_id: str, action_id: str) 
     form.is_valid()
     values = form.cleaned_data
     try:
-        step_on_version(action, request.POST, lambda: service.record_effectiveness_check(
+        service.record_effectiveness_check(
             action, request.user, values.get("verified_by") or "",
             values.get("checked_on") or "", values.get("effective") == "yes",
-            values.get("evidence") or ""))
-    except Stale as stale:
-        form.add_error(None, str(stale))
-        return _page(request, nc, 409, forms_given={f"check:{action.external_id}": form})
+            values.get("evidence") or "")
     except permissions.NotAllowed as refusal:
         return refused(request, str(refusal))
     except RowInvalid as invalid:
@@ -155,7 +152,8 @@ def close(request: HttpRequest, external_id: str) -> HttpResponse:
 def eight_d_report(request: HttpRequest, external_id: str) -> HttpResponse:
     """The 8D report of a nonconformance as a printable page (D1 team ... D8 closure)."""
     nc = _nc(request, external_id)
-    actions = list(nc.actions.select_related("owner", "verified_by").order_by("due_on", "pk"))
+    readable = permissions.restrict(nc.actions.all(), request.user, get_kind(service.ACTIONS))
+    actions = list(readable.select_related("owner", "verified_by").order_by("due_on", "pk"))
     team = {p for p in [nc.detected_by] if p is not None}
     team |= {a.owner for a in actions} | {a.verified_by for a in actions if a.verified_by}
     context = {
