@@ -116,10 +116,13 @@ def effectiveness_check(request: HttpRequest, external_id: str, action_id: str) 
     form.is_valid()
     values = form.cleaned_data
     try:
-        service.record_effectiveness_check(
+        step_on_version(action, request.POST, lambda: service.record_effectiveness_check(
             action, request.user, values.get("verified_by") or "",
             values.get("checked_on") or "", values.get("effective") == "yes",
-            values.get("evidence") or "")
+            values.get("evidence") or ""))
+    except Stale as stale:
+        form.add_error(None, str(stale))
+        return _page(request, nc, 409, forms_given={f"check:{action.external_id}": form})
     except permissions.NotAllowed as refusal:
         return refused(request, str(refusal))
     except RowInvalid as invalid:
