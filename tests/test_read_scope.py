@@ -422,3 +422,23 @@ def test_a_customers_segment_nps_counts_only_the_readers_customers(world, client
 
     assert trend("as-unit-lead") == ([(1, 100.0)], "U-A and below")
     assert trend("as-quality-manager") == ([(2, 0.0)], "")
+
+
+@pytest.mark.django_db
+def test_complaint_and_design_pages_list_only_readable_ncs(world, client, by_unit):
+    """An NC raised in U-B from U-A's complaint, and one that escaped from U-A's design project
+    into U-B's production."""
+    _write("complaints", {"external_id": "CMP-A", "customer": "C-U-A", "org_unit": "U-A",
+                          "received_on": "2024-03-02", "description": "Late"})
+    _write("design-projects", {"external_id": "DP-A", "name": "Valve", "org_unit": "U-A",
+                               "started_on": "2024-01-01"})
+    _write("nonconformances", _nc("NC-B-FROM-CMP", "U-B", complaint="CMP-A"))
+    _write("nonconformances", _nc("NC-B-ESCAPED", "U-B", design_project="DP-A"))
+    pages = [reverse("record-detail", args=["complaints", "CMP-A"]),
+             reverse("record-detail", args=["design-projects", "DP-A"])]
+    for page in pages:
+        shown = _page(client, "as-unit-lead", page)
+        assert "NC-B-FROM-CMP" not in shown and "NC-B-ESCAPED" not in shown, page
+    client.logout()
+    shown = "".join(_page(client, "as-quality-manager", page) for page in pages)
+    assert "NC-B-FROM-CMP" in shown and "NC-B-ESCAPED" in shown

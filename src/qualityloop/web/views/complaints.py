@@ -92,7 +92,8 @@ def workflow_context(complaint: Complaint, user: Any,
         "timers": service.timers(complaint, today), "today": today,
         "assess_form": AssessForm(complaint) if upcoming == ComplaintStatus.ASSESSED else None,
         "outcomes": ComplaintOutcome.choices,
-        "nonconformances": list(complaint.nonconformances.order_by("pk")),
+        "nonconformances": list(permissions.restrict(  # raised from it, perhaps elsewhere
+            complaint.nonconformances.all(), user, get_kind(service.NCS)).order_by("pk")),
         "sla": {"acknowledge": service.acknowledge_days(), "resolve": service.resolve_days()},
     }
 

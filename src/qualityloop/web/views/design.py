@@ -12,7 +12,8 @@ from django.shortcuts import render
 from qualityloop.records.customers.choices import DesignStage
 from qualityloop.records.customers.models import DesignProject
 from qualityloop.records.quality.choices import LifecycleStage
-from qualityloop.services import design_reviews
+from qualityloop.services import design_reviews, permissions
+from qualityloop.services.record_kinds import get_kind
 from qualityloop.web.views.new_links import new_record_url
 from qualityloop.web.views.unit_scope import selected_unit, unit_options
 
@@ -37,7 +38,9 @@ def project_panel(project: DesignProject, user: Any) -> dict[str, Any]:
     share caught before production, and links that record a review or an escape for it."""
     reviews = list(project.reviews.prefetch_related("customer_participants")
                    .order_by("held_on", "pk"))
-    escapes = list(project.nonconformances.filter(stage__in=design_reviews.ESCAPE_STAGES)
+    readable = permissions.restrict(project.nonconformances.all(), user,
+                                    get_kind("nonconformances"))
+    escapes = list(readable.filter(stage__in=design_reviews.ESCAPE_STAGES)
                    .order_by("detected_on", "pk"))
     found = sum(r.defects_found for r in reviews)
     return {
