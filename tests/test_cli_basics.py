@@ -155,7 +155,8 @@ def test_serving_on_a_taken_port_is_a_clear_error(tmp_path):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = run_cli("serve", "--port", str(port), home=tmp_path, timeout=60)
+        # It migrates the new data folder first (a minute or more on a busy machine).
+        result = run_cli("serve", "--port", str(port), home=tmp_path, timeout=180)
     assert result.returncode == 1
     assert f"cannot serve on 127.0.0.1:{port}" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout

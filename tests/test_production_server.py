@@ -42,7 +42,8 @@ def serving(home: Path, workers: int) -> Iterator[tuple[int, subprocess.Popen]]:
         env=production_env(home), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True)
     try:
-        _wait_for(f"http://127.0.0.1:{port}/healthz", 90, server)
+        # A first start collects and compresses the static files: minutes on a busy machine.
+        _wait_for(f"http://127.0.0.1:{port}/healthz", 300, server)
         yield port, server
     finally:
         if server.poll() is None:
