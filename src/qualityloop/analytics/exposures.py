@@ -11,10 +11,17 @@ builds that table from two inputs:
   *counter* covariate adds up its values (a defect: +1; a complaint opened +1, resolved -1);
   a *latest* covariate holds its most recent value (a survey score), NaN before the first.
 
-Everything is one Ibis expression (distinct split days, window sums, a lead and a carried
-forward value), so it runs where the data lives: DuckDB for DataFrames by default, Spark with
-``QUALITYLOOP_ENGINE=pyspark`` or for a PySpark table. Days are whole days; the arithmetic is on
-integers and the results are the same on every backend.
+Everything is one Ibis expression, so it runs where the data lives: DuckDB for DataFrames by
+default, Spark with ``QUALITYLOOP_ENGINE=pyspark`` or for a PySpark table. Days are whole days;
+the arithmetic is on integers and the results are the same on every backend.
+
+How: the changes are summed per subject and row start; running sums and carried-forward values
+are windows over those change rows only (a carried value is the one of the last change row
+that set it, found by a window maximum and a join: a last-value ignoring NULLs compiles
+differently per backend); each change row then stops at the next one (a lead), and with
+``interval="month"`` the month starts inside its stretch are generated from it with their
+covariates copied (``range`` + ``unnest``), so the millions of month rows need no window, join
+or grouping of their own.
 """
 
 from __future__ import annotations
@@ -123,7 +130,11 @@ def counting_process_expr(subjects: Any, changes: Any, *, counters: Sequence[str
     monthly = interval == "month"
     steps = _relative_changes(people, moves, monthly)
     so_far = _running(_steps_per_row(steps, counters, latest), counters, latest)
-    return _covariates(_rows(people, steps, monthly), so_far, counters, latest, subject)
+    rows = _change_rows(people, so_far, counters)
+    parts = [_first_stretch(rows, monthly)]
+    if monthly:
+        parts.append(_month_rows(rows))
+    return _finished(ibis.union(*parts, distinct=False), counters, latest, subject)
 
 
 # inputs ----------------------------------------------------------------------------------------
@@ -193,45 +204,8 @@ def _relative_changes(people: ir.Table, moves: ir.Table, monthly: bool) -> ir.Ta
     start = ibis.greatest(day - joined.entry, 0)
     relative = joined.select(subject=joined.subject, start=start, covariate=joined.covariate,
                              value=joined.value, day=joined.day, order=joined.order,
-                             length=joined.length, event=joined.event)
-    return relative.filter(relative.start < relative.length)
-
-
-def _month_starts(people: ir.Table) -> ir.Table:
-    """Every calendar month start strictly inside each follow-up, as a row start."""
-    followed = people.filter(people.length > 0)
-    last_day = followed.entry + followed.length.ceil().cast("int64") - 1
-    months = followed.mutate(month=ibis.range(_month_index(followed.entry) + 1,
-                                              _month_index(last_day) + 1).unnest())
-    return _row_starts(months, _month_start(months.month) - months.entry, changed=False)
-
-
-def _row_starts(table: ir.Table, start: ir.IntegerValue, changed: bool) -> ir.Table:
-    """Row starts from one source, with the subject's follow-up and whether a change is there."""
-    return table.select(subject=table.subject, start=start.cast("int64"),
-                        changed=ibis.literal(int(changed), "int8"),
-                        length=table.length, event=table.event)
-
-
-def _rows(people: ir.Table, steps: ir.Table, monthly: bool) -> ir.Table:
-    """The rows: each subject at risk from 0, split at its change days (and month starts),
-    with each row's stop and event and the start of the last row so far with a change
-    (``changed_on``, NULL before the first)."""
-    at_risk = people.filter((people.length > 0) | (people.event == 1))
-    starts = [_row_starts(at_risk, ibis.literal(0, "int64"), changed=False),
-              _row_starts(steps, steps.start, changed=True)]
-    if monthly:
-        starts.append(_month_starts(people))
-    every = ibis.union(*starts, distinct=False)
-    rows = every.group_by(["subject", "start"]).aggregate(
-        changed=every.changed.max(), length=every.length.max(), event=every.event.max())
-    after = rows.start.lead().over(group_by=rows.subject, order_by=rows.start)
-    so_far = ibis.window(group_by=rows.subject, order_by=rows.start, rows=(None, 0))
-    end = ibis.ifelse(rows.length > 0, rows.length, SAME_DAY_EVENT_STOP)
-    return rows.select(
-        subject=rows.subject, start=rows.start, stop=after.cast("float64").coalesce(end),
-        event=ibis.ifelse(after.isnull() & (rows.event == 1), 1, 0).cast("int64"),
-        changed_on=ibis.ifelse(rows.changed == 1, rows.start, None).max().over(so_far))
+                             length=joined.length)
+    return relative.filter(relative.start < relative.length).drop("length")
 
 
 def _steps_per_row(steps: ir.Table, counters: Sequence[str], latest: Sequence[str]) -> ir.Table:
@@ -264,16 +238,51 @@ def _running(steps: ir.Table, counters: Sequence[str], latest: Sequence[str]) ->
     return table
 
 
-def _covariates(rows: ir.Table, so_far: ir.Table, counters: Sequence[str],
-                latest: Sequence[str], subject: str) -> ir.Table:
-    """Every row with the running sums and latest values of its last row with a change."""
-    table = rows.left_join(so_far, [rows.subject == so_far.subject,
-                                    rows.changed_on == so_far.start])
-    numbers = {name: so_far[name].cast("float64").fill_null(0) for name in counters}
-    numbers.update({name: so_far[name].cast("float64") for name in latest})
-    return table.select(**{subject: rows.subject}, start=rows.start.cast("float64"),
-                        stop=rows.stop, event=rows.event, **numbers
-                        ).order_by([subject, "start"])
+def _change_rows(people: ir.Table, so_far: ir.Table, counters: Sequence[str]) -> ir.Table:
+    """Each subject at risk from day 0 and at each day with a change, with the covariates from
+    there on and the end of that stretch (the next change, or the subject's stop)."""
+    at_risk = people.filter((people.length > 0) | (people.event == 1))
+    starts = ibis.union(at_risk.select(subject=at_risk.subject, start=ibis.literal(0, "int64")),
+                        so_far.select(subject=so_far.subject, start=so_far.start),
+                        distinct=True)
+    rows = starts.inner_join(at_risk, starts.subject == at_risk.subject)
+    rows = rows.left_join(so_far, [rows.subject == so_far.subject, rows.start == so_far.start])
+    rows = rows.select(*[rows[c] for c in rows.columns if not c.endswith("_right")])
+    rows = rows.mutate(**{name: rows[name].fill_null(0) for name in counters})
+    last_day = ibis.ifelse(rows.length > 0, rows.length, SAME_DAY_EVENT_STOP)
+    after = rows.start.lead().over(group_by=rows.subject, order_by=rows.start)
+    return rows.mutate(last_day=last_day, end=after.cast("float64").coalesce(last_day))
+
+
+def _first_stretch(rows: ir.Table, monthly: bool) -> ir.Table:
+    """The change rows themselves, stopping at their end or (monthly) at the first month start
+    inside it."""
+    stop = rows.end
+    if monthly:
+        next_month = _month_start(_month_index(rows.entry + rows.start) + 1) - rows.entry
+        stop = ibis.least(next_month.cast("float64"), rows.end)
+    return rows.mutate(stop=stop)
+
+
+def _month_rows(rows: ir.Table) -> ir.Table:
+    """A row at every calendar month start strictly inside a change row's stretch, with its
+    covariates, stopping at the next month start or the stretch's end."""
+    first = _month_index(rows.entry + rows.start) + 1
+    last = _month_index(rows.entry + rows.end.ceil().cast("int64") - 1)
+    months = rows.mutate(_month=ibis.range(first, last + 1).unnest())
+    start = _month_start(months._month) - months.entry
+    stop = ibis.least((_month_start(months._month + 1) - months.entry).cast("float64"),
+                      months.end)
+    return months.mutate(start=start, stop=stop).drop("_month")
+
+
+def _finished(rows: ir.Table, counters: Sequence[str], latest: Sequence[str],
+              subject: str) -> ir.Table:
+    """The output columns, ordered; the event on the row that stops at the subject's stop."""
+    event = ibis.ifelse((rows.stop == rows.last_day) & (rows.event == 1), 1, 0).cast("int64")
+    numbers = {name: rows[name].cast("float64") for name in [*counters, *latest]}
+    return rows.select(**{subject: rows.subject}, start=rows.start.cast("float64"),
+                       stop=rows.stop, event=event, **numbers).order_by([subject, "start"])
 
 
 def _look_up(table: ir.Table, steps: ir.Table, name: str) -> ir.Table:
