@@ -97,9 +97,11 @@ def leaks(html: str, hidden: set[str]) -> set[str]:
     return {token for token in TOKEN.findall(html) if token in hidden}
 
 
-def crawl(client: Client, hidden: set[str]) -> tuple[dict[str, set[str]], dict[str, int]]:
+def crawl(client: Client, hidden: set[str]) -> tuple[dict[str, set[str]], dict[str, int],
+                                                    set[tuple]]:
     """Visit the navigation's pages, then one page of every kind linked from them; return the
-    hidden ids found per page and the pages that did not answer 200 (with their status)."""
+    hidden ids found per page, the pages that did not answer 200 (with their status) and the
+    kinds of page visited."""
     start = client.get("/records/")
     assert start.status_code == 200, start.status_code
     queue = links_of(start.content.decode(), nav_only=True)
@@ -128,7 +130,7 @@ def crawl(client: Client, hidden: set[str]) -> tuple[dict[str, set[str]], dict[s
                 if link not in depth:
                     depth[link] = depth[url] + 1
                     queue.append(link)
-    return found, failed
+    return found, failed, seen
 
 
 @pytest.fixture
@@ -148,7 +150,11 @@ def test_no_page_shows_a_record_of_another_unit(demo, role):
     assert len(hidden) > 100  # the check looks for something
     client = Client()
     assert client.login(username=who["username"], password=who["password"])
-    found, failed = crawl(client, hidden)
+    found, failed, visited = crawl(client, hidden)
+    details = {kind for name, kind, _query in visited if name == "record-detail"}
+    names = {name for name, _kind, _query in visited}
+    assert len(visited) >= 80 and len(details) >= 15, (len(visited), details)  # it looked
+    assert {"review-pack", "review-detail", "change-detail", "nc-8d"} <= names, names
     report = {url: sorted(ids)[:5] for url, ids in found.items()}
     assert not report, report
     assert not failed, failed
