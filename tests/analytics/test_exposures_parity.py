@@ -126,3 +126,11 @@ def test_same_table_on_spark_from_day_numbers_and_from_dates(data, spark):
         on_spark = table(spark.create_table(f"subjects_{name}", people, overwrite=True),
                          spark.create_table(f"changes_{name}", moves, overwrite=True), "month")
         pd.testing.assert_frame_equal(on_spark, expected, check_exact=True)
+
+
+def test_dataframes_run_on_spark_with_the_engine_variable(data, spark, monkeypatch):
+    """QUALITYLOOP_ENGINE=pyspark: DataFrames (what services/exposures.py passes) go to Spark."""
+    expected = table(*data, "month")
+    monkeypatch.setenv(engine.ENGINE_VARIABLE, "pyspark")
+    assert engine.default_connection().name == "pyspark"
+    pd.testing.assert_frame_equal(table(*data, "month"), expected, check_exact=True)

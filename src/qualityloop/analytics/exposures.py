@@ -130,7 +130,7 @@ def counting_process_expr(subjects: Any, changes: Any, *, counters: Sequence[str
     monthly = interval == "month"
     steps = _relative_changes(people, moves, monthly)
     so_far = _running(_steps_per_row(steps, counters, latest), counters, latest)
-    rows = _change_rows(people, so_far, counters)
+    rows = _change_rows(people, so_far, counters, latest)
     parts = [_first_stretch(rows, monthly)]
     if monthly:
         parts.append(_month_rows(rows))
@@ -223,8 +223,7 @@ def _steps_per_row(steps: ir.Table, counters: Sequence[str], latest: Sequence[st
 
 def _running(steps: ir.Table, counters: Sequence[str], latest: Sequence[str]) -> ir.Table:
     """On each row start with a change: the counters' running sums and the latest values so
-    far (NULL before the first). Computed on the change rows only, fewer than all rows (the
-    month splits), then looked up from every row."""
+    far (NULL before the first). Computed on these rows only: the month rows copy them."""
     so_far = ibis.window(group_by=steps.subject, order_by=steps.start, rows=(None, 0))
     totals = {name: steps[name].sum().over(so_far).fill_null(0) for name in counters}
     # A latest value is carried forward as the start of the last row so far that set one,
@@ -238,7 +237,8 @@ def _running(steps: ir.Table, counters: Sequence[str], latest: Sequence[str]) ->
     return table
 
 
-def _change_rows(people: ir.Table, so_far: ir.Table, counters: Sequence[str]) -> ir.Table:
+def _change_rows(people: ir.Table, so_far: ir.Table, counters: Sequence[str],
+                 latest: Sequence[str]) -> ir.Table:
     """Each subject at risk from day 0 and at each day with a change, with the covariates from
     there on and the end of that stretch (the next change, or the subject's stop)."""
     at_risk = people.filter((people.length > 0) | (people.event == 1))
@@ -246,9 +246,13 @@ def _change_rows(people: ir.Table, so_far: ir.Table, counters: Sequence[str]) ->
                         so_far.select(subject=so_far.subject, start=so_far.start),
                         distinct=True)
     rows = starts.inner_join(at_risk, starts.subject == at_risk.subject)
-    rows = rows.left_join(so_far, [rows.subject == so_far.subject, rows.start == so_far.start])
-    rows = rows.select(*[rows[c] for c in rows.columns if not c.endswith("_right")])
-    rows = rows.mutate(**{name: rows[name].fill_null(0) for name in counters})
+    rows = rows.select(subject=rows.subject, start=rows.start, entry=rows.entry,
+                       length=rows.length, event=rows.event)
+    found = rows.left_join(so_far, [rows.subject == so_far.subject,
+                                    rows.start == so_far.start])
+    rows = found.select(*[rows[c] for c in rows.columns],
+                        **{name: so_far[name].fill_null(0) for name in counters},
+                        **{name: so_far[name] for name in latest})
     last_day = ibis.ifelse(rows.length > 0, rows.length, SAME_DAY_EVENT_STOP)
     after = rows.start.lead().over(group_by=rows.subject, order_by=rows.start)
     return rows.mutate(last_day=last_day, end=after.cast("float64").coalesce(last_day))
