@@ -442,3 +442,16 @@ def test_complaint_and_design_pages_list_only_readable_ncs(world, client, by_uni
     client.logout()
     shown = "".join(_page(client, "as-quality-manager", page) for page in pages)
     assert "NC-B-FROM-CMP" in shown and "NC-B-ESCAPED" in shown
+
+
+@pytest.mark.django_db
+def test_a_reference_the_reader_may_not_open_is_not_a_link(world, client, by_unit):
+    """Staff read the action assigned to them on another unit's NC; the page names the NC
+    without linking to its page, which would answer 404."""
+    page = _page(client, "as-staff", reverse("record-detail", args=["actions", "A-B"]))
+    nc_page = reverse("record-detail", args=["nonconformances", "NC-B"])
+    assert "NC-B" in page and f'href="{nc_page}"' not in page
+    assert f'href="{reverse("record-detail", args=["people", "P-S"])}"' in page  # their own
+    client.logout()
+    assert f'href="{nc_page}"' in _page(client, "as-quality-manager",
+                                        reverse("record-detail", args=["actions", "A-B"]))

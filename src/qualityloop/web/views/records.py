@@ -253,9 +253,10 @@ SHOWN_ELSEWHERE = {
 }
 
 
-def _fields(obj: models.Model, kind: RecordKind) -> list[dict]:
+def _fields(obj: models.Model, kind: RecordKind, user: Any = None) -> list[dict]:
     shown = []
     elsewhere = SHOWN_ELSEWHERE.get(kind.name, set())
+    narrowed = user is not None and permissions.reading_units(user) is not None
     for column in kind.columns:
         if column.name in elsewhere:
             continue
@@ -264,6 +265,9 @@ def _fields(obj: models.Model, kind: RecordKind) -> list[dict]:
             entry["many"], entry["total"] = many_cells(obj, column)
         else:
             entry["cell"] = cell(obj, column)
+            if narrowed and column.is_reference:
+                entry["cell"] = _linked_if_readable(entry["cell"], getattr(obj, column.name),
+                                                    user)
             entry["long"] = isinstance(column.field, models.TextField)
         shown.append(entry)
     for name in ("created_at", "updated_at"):
@@ -271,6 +275,16 @@ def _fields(obj: models.Model, kind: RecordKind) -> list[dict]:
         shown.append({"label": field.verbose_name, "many": None,
                       "cell": Cell(_plain(getattr(obj, name)))})
     return shown
+
+
+def _linked_if_readable(shown: Cell, target: models.Model | None, user: Any) -> Cell:
+    """A reference to a record the user may not read (under unit reading) names it without a
+    link: its page would answer 404."""
+    kind = kind_for_model(type(target)) if target is not None else None
+    if kind is None or not shown.url:
+        return shown
+    found = kind.model._default_manager.filter(pk=target.pk)  # type: ignore[union-attr]
+    return shown if permissions.restrict(found, user, kind).exists() else Cell(shown.text)
 
 
 def _related(obj: models.Model, user: Any = None) -> list[dict]:
@@ -457,7 +471,7 @@ def detail_context(request: HttpRequest, kind: RecordKind, obj: models.Model) ->
     """What the detail page of any record shows (pages of one kind add their own parts)."""
     return {
         "kind": kind, "title": kind_title(kind), "object": obj,
-        "fields": _fields(obj, kind), "related": _related(obj, request.user),
+        "fields": _fields(obj, kind, request.user), "related": _related(obj, request.user),
         "history": history_entries(obj), "has_history": hasattr(obj, "history"),
         "customer": _customer_section(obj, request.user) if kind.name == "customers" else None,
     }
