@@ -59,6 +59,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--customers", type=int, default=300, help="demo size")
     parser.add_argument("--workers", type=int, default=4,
                         help="server worker processes (README, Production: --workers 4)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads per server worker process (default: the server's, 4)")
     parser.add_argument("--min-share", type=float, default=0.9,
                         help="fail when the achieved rate is below this share of --rate")
     parser.add_argument("--home", type=Path, default=None,
@@ -88,7 +90,7 @@ def run(args: argparse.Namespace, home: Path) -> dict:
     os.environ["QUALITYLOOP_HOME"] = str(home)
     os.environ.pop("QUALITYLOOP_DATABASE_URL", None)  # the embedded default: SQLite
     config = prepare(home, args.rate, args.customers)
-    with serving(home, args.workers) as url:
+    with serving(home, args.workers, args.threads) as url:
         warm_up(url, config)
         started = time.monotonic()
         stats = run_locust(url, home, config, args.seconds)
@@ -174,7 +176,7 @@ def sample(model, size: int) -> list[str]:
 # --- 2. the server -------------------------------------------------------------------------------
 
 @contextmanager
-def serving(home: Path, workers: int | None) -> Iterator[str]:
+def serving(home: Path, workers: int | None, threads: int | None = None) -> Iterator[str]:
     """``qualityloop serve --production`` on a free loopback port until the block ends."""
     port = free_port()
     env = {**os.environ, "QUALITYLOOP_HOME": str(home), "QUALITYLOOP_LOG_LEVEL": "WARNING",
@@ -183,6 +185,8 @@ def serving(home: Path, workers: int | None) -> Iterator[str]:
                "--production", "--port", str(port)]
     if workers:
         command += ["--workers", str(workers)]
+    if threads:
+        command += ["--threads", str(threads)]
     log = (home / "server.log").open("w")
     server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

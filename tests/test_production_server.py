@@ -34,11 +34,13 @@ def production_env(home: Path, **extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def serving(home: Path, workers: int) -> Iterator[tuple[int, subprocess.Popen]]:
+def serving(home: Path, workers: int,
+            threads: int = 4) -> Iterator[tuple[int, subprocess.Popen]]:
     """``qualityloop serve --production`` on a free port until the block ends."""
     port = _free_port()
     server = subprocess.Popen(
-        [*_cli(), "serve", "--production", "--workers", str(workers), "--port", str(port)],
+        [*_cli(), "serve", "--production", "--workers", str(workers), "--threads", str(threads),
+         "--port", str(port)],
         env=production_env(home), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True)
     try:
@@ -119,7 +121,7 @@ def test_debug_is_off(production_server):
 
 @pytest.mark.slow  # a second server start: about 10 s, 30 s on a busy machine
 def test_several_workers_and_a_clean_stop_on_sigterm(production_home):
-    with serving(production_home, workers=3) as (port, server):
+    with serving(production_home, workers=3, threads=2) as (port, server):
         children = Path(f"/proc/{server.pid}/task/{server.pid}/children")
         if children.exists():  # Linux
             assert len(children.read_text().split()) == 3
@@ -147,6 +149,19 @@ def test_a_missing_or_weak_secret_key_is_a_clear_error(tmp_path, key, message):
     assert message in error
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "qualityloop.sqlite3").exists()  # it stopped before touching data
+
+
+@pytest.mark.parametrize("option, message", [
+    ("--workers", "--workers must be at least 1, got 0"),
+    ("--threads", "--threads must be at least 1, got 0"),
+])
+def test_no_workers_or_threads_is_a_clear_error(tmp_path, option, message):
+    result = subprocess.run(
+        [*_cli(), "serve", "--production", "--port", str(_free_port()), option, "0"],
+        env=production_env(tmp_path), capture_output=True, text=True, timeout=180, check=False)
+    assert result.returncode == 1
+    assert message in " ".join(result.stderr.split())
+    assert "Traceback" not in result.stderr
 
 
 def test_deploy_check_is_clean_with_the_documented_environment(tmp_path):

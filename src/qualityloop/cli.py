@@ -189,16 +189,18 @@ def serve(
         "secure settings from the environment (README: Production).")] = False,
     workers: Annotated[int | None, typer.Option(
         help="Worker processes with --production (default: one per core, at least 2).")] = None,
+    threads: Annotated[int | None, typer.Option(
+        help="Threads per worker process with --production (default: 4).")] = None,
 ) -> None:
     """Start the web app (migrating the database first if needed)."""
     if production:
-        _serve_production(host, port, workers)
+        _serve_production(host, port, workers, threads)
         return
     start_django()
     _serve(host, port)
 
 
-def _serve_production(host: str, port: int, workers: int | None) -> None:
+def _serve_production(host: str, port: int, workers: int | None, threads: int | None) -> None:
     from qualityloop.web import server
 
     try:
@@ -206,7 +208,7 @@ def _serve_production(host: str, port: int, workers: int | None) -> None:
         start_django()
         console.print(f"Serving QualityLoop (production) on http://{host}:{port}/  "
                       "(Ctrl+C to stop)")
-        server.run_production(host, port, workers)
+        server.run_production(host, port, workers, threads)
     except server.ServerError as problem:
         fail(str(problem))
 

@@ -79,8 +79,10 @@ def default_workers() -> int:
     return max(2, os.cpu_count() or 1)
 
 
-def run_production(host: str, port: int, workers: int | None = None) -> None:
-    """Collect the static files and serve with ``workers`` processes (Django already set up).
+def run_production(host: str, port: int, workers: int | None = None,
+                   threads: int | None = None) -> None:
+    """Collect the static files and serve with ``workers`` processes of ``threads`` threads each
+    (Django already set up).
 
     Raises
     ------
@@ -90,17 +92,20 @@ def run_production(host: str, port: int, workers: int | None = None) -> None:
     if os.environ.get(PRODUCTION_VARIABLE) != "1":
         raise ServerError("call enter_production_mode() before Django starts")
     workers = default_workers() if workers is None else workers
+    threads = THREADS_PER_WORKER if threads is None else threads
     if workers < 1:
         raise ServerError(f"--workers must be at least 1, got {workers}")
+    if threads < 1:
+        raise ServerError(f"--threads must be at least 1, got {threads}")
     _check_address(host, port)
     collect_static()
     from django.db import connections
 
     connections.close_all()  # workers are forked: each must open its own connections
     if importlib.util.find_spec("gunicorn") is None:
-        run(host, port, threads=workers * THREADS_PER_WORKER)
+        run(host, port, threads=workers * threads)
     else:
-        _run_gunicorn(host, port, workers)
+        _run_gunicorn(host, port, workers, threads)
 
 
 STATIC_FINGERPRINT = ".qualityloop-static"
@@ -160,7 +165,7 @@ def _prepare_worker(worker) -> None:
     warm_up(charts=True, figures=worker.age == 1)
 
 
-def _run_gunicorn(host: str, port: int, workers: int) -> None:
+def _run_gunicorn(host: str, port: int, workers: int, threads: int) -> None:
     from gunicorn.app.base import BaseApplication
 
     from qualityloop.web.page_cache import warm_up
@@ -172,7 +177,7 @@ def _run_gunicorn(host: str, port: int, workers: int) -> None:
         "post_worker_init": _prepare_worker,
         "workers": workers,
         "worker_class": "gthread",
-        "threads": THREADS_PER_WORKER,
+        "threads": threads,
         # Loaded once before forking: the workers share the code and start at once.
         "preload_app": True,
         # Report pages and model fits can take tens of seconds on a big site.

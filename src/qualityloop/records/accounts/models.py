@@ -55,8 +55,12 @@ def own_role(user) -> str | None:
         return Role.ADMIN.value
     if hasattr(user, OWN_ROLE):  # read with the user by ApiToken.authenticate, for this request
         return getattr(user, OWN_ROLE)
-    profile = Profile.objects.filter(user=user).only("role").first()
-    return profile.role if profile else None
+    # Read once per user object (Django keeps the profile on it): a logged-in user is loaded
+    # afresh for each request, and a page asks for the role at every permission check.
+    try:
+        return str(user.profile.role)
+    except Profile.DoesNotExist:
+        return None
 
 
 def lower_role(role: str | None, limit: str | None) -> str | None:
