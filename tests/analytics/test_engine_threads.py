@@ -60,3 +60,9 @@ def test_each_thread_has_its_own_duckdb_connection(monkeypatch):
     here = engine.default_connection()
     assert here is engine.default_connection()
     assert seen[0] is not here
+
+
+def test_duckdb_draws_no_progress_bar():
+    """A long query must not draw on the terminal of a server or a command printing JSON."""
+    con = engine.connect("duckdb")
+    assert con.raw_sql("SELECT current_setting('enable_progress_bar')").fetchall() == [(False,)]

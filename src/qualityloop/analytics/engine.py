@@ -93,7 +93,11 @@ def connect(name: str | None = None) -> BaseBackend:
     'duckdb'
     """
     if engine_name(name) == "duckdb":
-        return ibis.duckdb.connect()
+        con = ibis.duckdb.connect()
+        # DuckDB draws a progress bar on the terminal during long queries: noise in a server log
+        # or a command's JSON output.
+        con.raw_sql("SET enable_progress_bar = false")
+        return con
     return ibis.pyspark.connect(_spark_session())
 
 
