@@ -195,7 +195,7 @@ def pls_command(
     as_json: JsonFlag = False,
 ) -> None:
     """A PLS path model, given as YAML, on an imported survey data set."""
-    start_django()
+    start_django(migrate=False)  # reads the file only: no database needed
     from qualityloop.services.relationship import ModelSpecError, pls_from_file
 
     with reported(as_json, ModelSpecError):
