@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from qualityloop.records.accounts.models import Role, role_of
@@ -225,11 +225,12 @@ def _training_items(qs: QuerySet, day: dt.date, top: int) -> list[Item]:
 
 
 def _nc_items(qs: QuerySet, day: dt.date, top: int) -> list[Item]:
-    rows = qs.order_by("detected_on", "pk")[:top]
+    waiting = Prefetch("actions", to_attr="waiting", queryset=CorrectiveAction.objects.filter(
+        status=ActionStatus.DONE).order_by("pk").only("external_id", "nonconformance_id"))
+    rows = qs.order_by("detected_on", "pk").prefetch_related(waiting)[:top]
     items = []
     for nc in rows:
-        waiting = nc.actions.filter(status=ActionStatus.DONE).order_by("pk")
-        ids = ", ".join(a.external_id for a in waiting[:3])
+        ids = ", ".join(a.external_id for a in nc.waiting[:3])
         items.append(Item(nc.external_id, nc.title[:80], f"check {ids}", urgent=False))
     return items
 

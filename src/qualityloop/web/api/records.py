@@ -40,6 +40,7 @@ from qualityloop.web.api.schemas import (
     InvalidOut,
     filterable_columns,
     record_out,
+    rows_out,
     schemas_for,
     searchable_columns,
 )
@@ -66,7 +67,7 @@ class RecordPagination(LimitOffsetPagination):
 
     def paginate_queryset(self, queryset, pagination, request, **params):
         page = super().paginate_queryset(queryset, pagination, request, **params)
-        page["items"] = [record_out(obj) for obj in page["items"]]
+        page["items"] = rows_out(page["items"])
         return page
 
 

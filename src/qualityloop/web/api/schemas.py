@@ -261,6 +261,48 @@ def _has_field(model: type[models.Model], name: str) -> bool:
     return True
 
 
+def rows_out(records: models.QuerySet) -> list[dict[str, Any]]:
+    """The records of a query as :func:`record_out` shows them, read as plain values.
+
+    A list page of 20 records costs one query per many-to-many column besides its own, and no
+    model instances: loading the records with their references as objects took three quarters
+    of an API list request.
+    """
+    kind = kind_for_model(records.model)
+    if kind is None:
+        raise TypeError(f"{records.model.__name__} is not a record kind")
+    refs = {f"{col.name}__external_id": col.name for col in kind.columns if col.is_reference}
+    plain = [col.name for col in kind.columns
+             if not col.is_reference and not col.is_multi_reference]
+    stamps = [name for name in ("created_at", "updated_at") if _has_field(kind.model, name)]
+    values = list(records.prefetch_related(None).values("pk", *plain, *refs, *stamps))
+    pks = [row["pk"] for row in values]
+    linked = {col.name: _linked_external_ids(col, pks) for col in kind.columns
+              if col.is_multi_reference}
+    columns = {col.name: col for col in kind.columns}
+    shown = []
+    for row in values:
+        out = {name: columns[name].format(row[name]) for name in plain}
+        out.update({name: row[key] for key, name in refs.items()})
+        out.update({name: ids.get(row["pk"], []) for name, ids in linked.items()})
+        out.update({name: row[name] for name in stamps})
+        shown.append({name: out[name] for name in [*columns, *stamps]})
+    return shown
+
+
+def _linked_external_ids(column: Column, pks: list[Any]) -> dict[Any, list[str]]:
+    """For each record in ``pks``, the sorted external ids its many-to-many ``column`` links."""
+    field = column.field
+    through = field.remote_field.through  # type: ignore[union-attr]
+    source, target = field.m2m_field_name(), field.m2m_reverse_field_name()  # type: ignore[attr-defined]
+    linked: dict[Any, list[str]] = {}
+    pairs = through.objects.filter(**{f"{source}__in": pks}).values_list(
+        f"{source}_id", f"{target}__external_id")
+    for pk, external_id in pairs:
+        linked.setdefault(pk, []).append(external_id)
+    return {pk: sorted(ids) for pk, ids in linked.items()}
+
+
 def record_out(obj: models.Model) -> dict[str, Any]:
     """One record as the API shows it: the kind's columns, references as external ids."""
     kind = kind_for_model(type(obj))
