@@ -322,3 +322,30 @@ def test_result_files_are_kept_a_day(monkeypatch):
     assert jobs.start("nothing", title="Nothing").state == "done"
     assert not old.exists() and new.exists()
     new.unlink()
+
+
+def test_a_busy_database_is_asked_again_before_a_job_write_gives_up(monkeypatch):
+    """Claiming a job (queued -> running) must not be lost to a moment of contention: SQLite
+    refuses a write while another connection writes (at once in a shared in-memory database)."""
+    from django.db import OperationalError
+
+    monkeypatch.setattr(jobs.time, "sleep", lambda seconds: None)
+    answers = iter([OperationalError("database table is locked"),
+                    OperationalError("database is locked"), 1])
+
+    def write():
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert jobs._when_not_busy(write) == 1
+    tries = []
+
+    def always_busy():
+        tries.append(1)
+        raise OperationalError("database is locked")
+
+    with pytest.raises(OperationalError):
+        jobs._when_not_busy(always_busy)
+    assert len(tries) == jobs.BUSY_TRIES

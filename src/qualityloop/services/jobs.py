@@ -20,15 +20,16 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import connections
+from django.db import OperationalError, connections
 from django.utils import timezone
 
 from qualityloop.records.jobs.models import Job, JobState
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # A queued or running job that has not moved for this long is taken as abandoned (the thread
 # backend survives no restart; a worker may have been killed) and is not reused.
@@ -159,7 +160,7 @@ def start(kind: str, *, title: str, params: dict[str, Any] | None = None, user: 
     except Exception as problem:
         _finish(job.pk, JobState.FAILED, error=f"The job could not be queued: {problem}")
     else:
-        Job.objects.filter(pk=job.pk).update(task_id=str(result.id)[:64])
+        _when_not_busy(lambda: Job.objects.filter(pk=job.pk).update(task_id=str(result.id)[:64]))
     job.refresh_from_db()
     return job
 
@@ -188,10 +189,7 @@ def start_or_reuse(kind: str, *, key: str, fresh_for: dt.timedelta, **start_args
 def execute(job_id: int) -> None:
     """Run job ``job_id`` once: claim it (queued -> running), call its handler, record the
     result or the error in words. A job already claimed elsewhere is left alone."""
-    claimed = Job.objects.filter(pk=job_id, state=JobState.QUEUED).update(
-        state=JobState.RUNNING, started_at=timezone.now(), updated_at=timezone.now(),
-        message="Started")
-    if not claimed:
+    if not _claim(job_id):
         return
     job = Job.objects.get(pk=job_id)
     token = _current.set(_Reporter(job_id))
@@ -209,6 +207,29 @@ def execute(job_id: int) -> None:
         _current.reset(token)
         with _live_lock:
             _live.pop(job_id, None)
+
+
+BUSY_TRIES = 6
+
+
+def _claim(job_id: int) -> bool:
+    """Mark the job running if it is still queued; False when someone else has it."""
+    return bool(_when_not_busy(lambda: Job.objects.filter(pk=job_id, state=JobState.QUEUED)
+                               .update(state=JobState.RUNNING, started_at=timezone.now(),
+                                       updated_at=timezone.now(), message="Started")))
+
+
+def _when_not_busy(write: Callable[[], T]) -> T:
+    """``write()``, asked again a few times, waiting a little longer each time, while the
+    database is busy (SQLite refuses a write while another connection writes: at once in a
+    shared in-memory database, after its busy timeout in a file). The job's own bookkeeping
+    (claimed, queued as task N) must not be lost to a moment of contention."""
+    for attempt in range(BUSY_TRIES - 1):
+        try:
+            return write()
+        except OperationalError:
+            time.sleep(0.05 * 2**attempt)
+    return write()
 
 
 def _fail(job: Job, problem: Exception) -> None:

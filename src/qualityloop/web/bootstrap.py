@@ -17,8 +17,12 @@ def setup(migrate: bool = True) -> None:
         return
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "qualityloop.web.settings")
     import django
+    from django.apps import apps
 
-    django.setup()
+    # Django set up already (a test run, a host application): setting it up again would
+    # configure logging anew, dropping the handlers the host put on the root logger.
+    if not apps.ready:
+        django.setup()
     if migrate:
         migrate_if_needed()
     _ready = True
