@@ -271,22 +271,25 @@ def rows_out(records: models.QuerySet) -> list[dict[str, Any]]:
     kind = kind_for_model(records.model)
     if kind is None:
         raise TypeError(f"{records.model.__name__} is not a record kind")
-    refs = {f"{col.name}__external_id": col.name for col in kind.columns if col.is_reference}
-    plain = [col.name for col in kind.columns
-             if not col.is_reference and not col.is_multi_reference]
+    read = [f"{col.name}__external_id" if col.is_reference else col.name
+            for col in kind.columns if not col.is_multi_reference]
     stamps = [name for name in ("created_at", "updated_at") if _has_field(kind.model, name)]
-    values = list(records.prefetch_related(None).values("pk", *plain, *refs, *stamps))
+    values = list(records.prefetch_related(None).values("pk", *read, *stamps))
     pks = [row["pk"] for row in values]
     linked = {col.name: _linked_external_ids(col, pks) for col in kind.columns
               if col.is_multi_reference}
-    columns = {col.name: col for col in kind.columns}
     shown = []
     for row in values:
-        out = {name: columns[name].format(row[name]) for name in plain}
-        out.update({name: row[key] for key, name in refs.items()})
-        out.update({name: ids.get(row["pk"], []) for name, ids in linked.items()})
-        out.update({name: row[name] for name in stamps})
-        shown.append({name: out[name] for name in [*columns, *stamps]})
+        out: dict[str, Any] = {}
+        for col in kind.columns:
+            if col.is_reference:
+                out[col.name] = row[f"{col.name}__external_id"]
+            elif col.is_multi_reference:
+                out[col.name] = linked[col.name].get(row["pk"], [])
+            else:
+                out[col.name] = col.format(row[col.name])
+        out.update((name, row[name]) for name in stamps)
+        shown.append(out)
     return shown
 
 
