@@ -327,7 +327,6 @@ def user_revoke(name: UserName, as_json: JsonFlag = False) -> None:
     emit({"username": name, "revoked": count}, as_json, f"Revoked {count} token(s) of {name}.")
 
 
-
 @user_app.command("unlock-signing")
 def user_unlock_signing(name: UserName, as_json: JsonFlag = False) -> None:
     """Lift a user's signature lock (too many wrong signature passwords) before it ends."""
