@@ -90,10 +90,14 @@ def run(args: argparse.Namespace, home: Path) -> dict:
     os.environ["QUALITYLOOP_HOME"] = str(home)
     os.environ.pop("QUALITYLOOP_DATABASE_URL", None)  # the embedded default: SQLite
     config = prepare(home, args.rate, args.customers)
-    with serving(home, args.workers, args.threads) as url:
+    with serving(home, args.workers, args.threads) as (url, server_pid):
+        config["sessions"] = log_in_everyone(url, config["logins"])
+        (home / "loadtest.json").write_text(json.dumps(config))
         warm_up(url, config)
         started = time.monotonic()
+        server_cpu = cpu_seconds(server_pid)
         stats = run_locust(url, home, config, args.seconds)
+        server_cpu = cpu_seconds(server_pid) - server_cpu
         elapsed = time.monotonic() - started
     ledger = json.loads(Path(config["ledger"]).read_text())
     problems = check(config, ledger)
@@ -108,7 +112,11 @@ def run(args: argparse.Namespace, home: Path) -> dict:
         "target_rate": args.rate, "seconds": args.seconds, "achieved_rate": round(achieved, 1),
         "locust_seconds": round(elapsed, 1), "requests": total["requests"],
         "failures": failures, "p50_ms": total["p50"], "p95_ms": total["p95"],
-        "p99_ms": total["p99"], "stats": stats, "users": config["users"],
+        "p99_ms": total["p99"], "stats": stats,
+        "server_cpu_ms_per_request": round(1000 * server_cpu / max(1, total["requests"]), 2),
+        "locust_cpu_ms_per_request": round(1000 * stats["_cpu_seconds"]
+                                           / max(1, total["requests"]), 2),
+        "users": config["users"],
         "creates": len(ledger["created"]), "conflicts_412": ledger["conflicts"],
         "appends": sum(len(tags) for tags in ledger["appended"].values()),
         "gave_up": ledger["gave_up"], "unanswered": len(ledger["pending"]),
@@ -176,8 +184,10 @@ def sample(model, size: int) -> list[str]:
 # --- 2. the server -------------------------------------------------------------------------------
 
 @contextmanager
-def serving(home: Path, workers: int | None, threads: int | None = None) -> Iterator[str]:
-    """``qualityloop serve --production`` on a free loopback port until the block ends."""
+def serving(home: Path, workers: int | None,
+            threads: int | None = None) -> Iterator[tuple[str, int]]:
+    """``qualityloop serve --production`` on a free loopback port until the block ends; its URL
+    and process id."""
     port = free_port()
     env = {**os.environ, "QUALITYLOOP_HOME": str(home), "QUALITYLOOP_LOG_LEVEL": "WARNING",
            "QUALITYLOOP_SECRET_KEY": secrets.token_urlsafe(50)}
@@ -192,7 +202,7 @@ def serving(home: Path, workers: int | None, threads: int | None = None) -> Iter
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for(url, server, home)
-        yield url
+        yield url, server.pid
     finally:
         server.terminate()
         try:
@@ -200,6 +210,22 @@ def serving(home: Path, workers: int | None, threads: int | None = None) -> Iter
         except subprocess.TimeoutExpired:
             server.kill()
         log.close()
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used so far by a process and its living children (the server's
+    workers)."""
+    import psutil  # locust's dependency
+
+    total = 0.0
+    process = psutil.Process(pid)
+    for each in [process, *process.children(recursive=True)]:
+        try:
+            times = each.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
 
 
 def free_port() -> int:
@@ -228,6 +254,22 @@ def server_errors(home: Path) -> str:
     return "\n".join(line for line in lines if '" 200 ' not in line)[-4000:]
 
 
+def log_in_everyone(url: str, logins: list[list[str]]) -> list[str]:
+    """A session cookie per demo login, made through the login form before the measurement:
+    checking a password costs a few hundred ms of CPU by design (PBKDF2), and twenty people
+    logging in at the start of the minute measured the password hasher, not the site. Browser
+    users share these sessions (one person, several tabs)."""
+    sessions = []
+    for username, password in logins:
+        jar = http.cookiejar.CookieJar()
+        logged_in(url, username, password, jar)
+        cookie = next((c for c in jar if c.name == "sessionid"), None)
+        if cookie is None:
+            raise RuntimeError(f"logging in as {username} gave no session")
+        sessions.append(f"sessionid={cookie.value}")
+    return sessions
+
+
 def warm_up(url: str, config: dict) -> None:
     """Each worker loads what its first requests need (imports, the dashboard's cached figures)
     before the measurement starts."""
@@ -252,10 +294,11 @@ def warm_up(url: str, config: dict) -> None:
         list(pool.map(get, (api + pages) * 6))
 
 
-def logged_in(url: str, username: str, password: str) -> urllib.request.OpenerDirector:
-    """A client with a session cookie, logged in through the login form."""
+def logged_in(url: str, username: str, password: str,
+              jar: http.cookiejar.CookieJar | None = None) -> urllib.request.OpenerDirector:
+    """A client with a session cookie (kept in ``jar``), logged in through the login form."""
     browser = urllib.request.build_opener(
-        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        urllib.request.HTTPCookieProcessor(jar if jar is not None else http.cookiejar.CookieJar()))
     with browser.open(f"{url}/login/", timeout=300) as page:
         form = page.read().decode()
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form)
@@ -278,10 +321,14 @@ def run_locust(url: str, home: Path, config: dict, seconds: int) -> dict:
                "--only-summary", "--loglevel", "WARNING"]
     env = {**os.environ, "LOADTEST_CONFIG": str(home / "loadtest.json"),
            "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
+    before = os.times()
     done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=HERE)
+    after = os.times()
     if not Path(f"{prefix}_stats.csv").exists():
         raise RuntimeError(f"locust did not run: {done.stderr[-4000:]}")
     stats = read_stats(Path(f"{prefix}_stats.csv"))
+    stats["_cpu_seconds"] = ((after.children_user + after.children_system)
+                             - (before.children_user + before.children_system))
     stats["_exceptions"] = count_rows(Path(f"{prefix}_exceptions.csv"))
     stats["_failures"] = read_failures(Path(f"{prefix}_failures.csv"))
     return stats
@@ -420,6 +467,8 @@ def render(result: dict) -> str:
         f"Writes: {result['creates']} creates, {result['appends']} If-Match appends "
         f"({result['conflicts_412']} stale writes refused with 412 and retried, "
         f"{result['gave_up']} given up after {APPEND_TRIES} tries); users {result['users']}.",
+        f"CPU per request: server {result['server_cpu_ms_per_request']} ms, locust "
+        f"{result['locust_cpu_ms_per_request']} ms.",
         f"Machine: {result['machine']}.",
     ]
     lines += [f"FAILED: {line}" for line in result["stats"].get("_failures", [])]

@@ -54,6 +54,7 @@ def write_record(
     ref_cache: dict | None = None,
     change_reason: str | None = None,
     history_user: Any = None,
+    validate_unique: bool = True,
 ) -> tuple[models.Model, str]:
     """Create or update one record of ``kind`` from column values, all checks first.
 
@@ -80,6 +81,9 @@ def write_record(
         once; records created here are added to it.
     change_reason, history_user
         Stored on the history row (django-simple-history) when the record is saved.
+    validate_unique
+        ``False`` when the caller has checked the unique columns itself (as in
+        :func:`prepare_record`); the database's constraints still hold.
 
     Returns
     -------
@@ -92,7 +96,8 @@ def write_record(
     RowInvalid
         With every problem of the row, by column.
     """
-    prepared = prepare_record(kind, data, instance=instance, partial=partial, ref_cache=ref_cache)
+    prepared = prepare_record(kind, data, instance=instance, partial=partial, ref_cache=ref_cache,
+                              validate_unique=validate_unique)
     if prepared.status == "unchanged":
         return prepared.obj, "unchanged"
     save_prepared(prepared, ref_cache, change_reason=change_reason, history_user=history_user)

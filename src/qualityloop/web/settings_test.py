@@ -23,3 +23,8 @@ STORAGES = {
 AXES_ENABLED = False
 # Jobs run inside the request that starts them (tests/test_jobs*.py try the thread and the queue).
 TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+# The test database lives in memory (one connection, nothing to queue), and pytest-django gives
+# each xdist worker its own only when it recognises Django's SQLite engine by name; the writer
+# queue of the default engine is tested on files of its own (tests/test_sqlite_writer_queue.py).
+if DATABASES["default"]["ENGINE"] == "qualityloop.web.sqlite":  # noqa: F405
+    DATABASES["default"]["ENGINE"] = "django.db.backends.sqlite3"  # noqa: F405

@@ -22,7 +22,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from ninja import Field, Header, Query, Router, Schema
@@ -105,7 +105,8 @@ def build_router(kind: RecordKind) -> Router:
         _allow(request, kind, Action.CREATE)
         data = payload.model_dump(exclude_unset=True)
         _refuse_taken_id(kind, data["external_id"])
-        return Status(201, _shown_with_etag(_write(kind, request, data), response))
+        created = _write(kind, request, data, kind.model())
+        return Status(201, _shown_with_etag(_read_back(kind, created), response))
 
     @router.put("/{external_id}", response={200: out, **changing}, operation_id=f"update_{op}",
                 summary=f"Replace one of {kind.name} (columns left out are emptied)")
@@ -117,7 +118,7 @@ def build_router(kind: RecordKind) -> Router:
         with transaction.atomic():
             obj = _find_current(kind, request, external_id, if_match)
             saved = _write(kind, request, _renamed(kind, data, external_id), obj)
-        return _shown_with_etag(saved, response)
+        return _shown_with_etag(_read_back(kind, saved), response)
 
     @router.patch("/{external_id}", response={200: out, **changing},
                   operation_id=f"patch_{op}", summary=f"Change some columns of one of {kind.name}")
@@ -129,7 +130,7 @@ def build_router(kind: RecordKind) -> Router:
         with transaction.atomic():
             obj = _find_current(kind, request, external_id, if_match)
             saved = _write(kind, request, _renamed(kind, data, external_id), obj, partial=True)
-        return _shown_with_etag(saved, response)
+        return _shown_with_etag(_read_back(kind, saved), response)
 
     @router.delete("/{external_id}", response={204: None, **missing, 409: ErrorOut,
                                                412: ErrorOut},
@@ -204,9 +205,10 @@ def _find_current(kind: RecordKind, request: HttpRequest, external_id: str,
                   if_match: str | None) -> models.Model:
     """The record as it is now, held until the caller's transaction ends; refused with 412 when
     ``If-Match`` names another version. Call inside ``transaction.atomic()``."""
-    # Row lock on PostgreSQL (a no-op on SQLite, whose IMMEDIATE transaction holds the database).
-    list(kind.model._default_manager.select_for_update()
-         .filter(external_id=external_id).values_list("pk", flat=True))
+    if connection.features.has_select_for_update:
+        # Row lock on PostgreSQL (SQLite's IMMEDIATE transaction holds the whole database).
+        list(kind.model._default_manager.select_for_update()
+             .filter(external_id=external_id).values_list("pk", flat=True))
     obj = _find(kind, request, external_id)
     if if_match is not None:
         current = etag_of(record_out(obj))
@@ -293,25 +295,37 @@ def _renamed(kind: RecordKind, data: dict[str, Any], current_id: str) -> dict[st
 
 
 def _write(kind: RecordKind, request: HttpRequest, data: Mapping[str, Any],
-           instance: models.Model | None = None, partial: bool = False) -> models.Model:
+           instance: models.Model, partial: bool = False) -> models.Model:
+    """Create (``instance`` unsaved: ``kind.model()``, its external id known to be free) or
+    change a record, checking the caller may leave it as written; the record as saved."""
     from qualityloop.services.record_writer import RowInvalid, write_record
 
-    status_before = getattr(instance, "status", None)
+    creating = instance._state.adding
+    status_before = None if creating else getattr(instance, "status", None)
     try:
         with transaction.atomic():
             obj, _status = write_record(
-                kind, data, instance=instance, partial=partial, history_user=caller(request)
+                kind, data, instance=instance, partial=partial, history_user=caller(request),
+                # A create's external id was checked free just before (a race ends in the
+                # IntegrityError below); other unique columns are still checked.
+                validate_unique=not creating or kind.has_unique_checks_besides_external_id,
             )
             # Checked again after the change: a record may not be moved out of the caller's
             # reach, nor into a status only a workflow step may set.
             permissions.check_written(caller(request), obj,
-                                      Action.CREATE if instance is None else Action.CHANGE,
+                                      Action.CREATE if creating else Action.CHANGE,
                                       status_before)
     except RowInvalid as invalid:
         raise Invalid(invalid.errors) from None
     except IntegrityError:
         raise HttpError(409, f"the change conflicts with another record of {kind.name} "
                              "(is the external id taken?)") from None
+    return obj
+
+
+def _read_back(kind: RecordKind, obj: models.Model) -> models.Model:
+    """A record just written, read again with its references (as a GET shows it). Called after
+    the write's transaction, so the write lock is not held for it."""
     return kind.queryset().get(pk=obj.pk)
 
 
