@@ -193,13 +193,17 @@ def _action_items(qs: QuerySet, day: dt.date, top: int) -> list[Item]:
 
 
 def _objective_items(qs: QuerySet, day: dt.date, top: int) -> list[Item]:
-    judged = objectives.statuses(day, qs)
-    rows = qs.select_related("org_unit").order_by("due_on", "pk")
+    # Only the own status is shown, which needs no roll-up over the cascade: one query.
+    rows = list(objectives.with_latest(qs.select_related("org_unit"), day))
+    own = {}
+    for o in rows:
+        judged = objectives.own_status(o, o.latest_value, o.latest_on, day)  # type: ignore[attr-defined]
+        own[o.pk] = judged[0] if judged else objectives.Status.AT_RISK
     order = {objectives.Status.MISSED: 0, objectives.Status.AT_RISK: 1}
-    ranked = sorted(rows, key=lambda o: (order.get(judged[o.pk].own, 2), o.due_on, o.pk))[:top]
+    ranked = sorted(rows, key=lambda o: (order.get(own[o.pk], 2), o.due_on, o.pk))[:top]
     return [Item(o.external_id, o.title[:80],
-                 f"{judged[o.pk].own.label} · {o.org_unit.name} · due {o.due_on.isoformat()}",
-                 urgent=judged[o.pk].own == objectives.Status.MISSED) for o in ranked]
+                 f"{own[o.pk].label} · {o.org_unit.name} · due {o.due_on.isoformat()}",
+                 urgent=own[o.pk] == objectives.Status.MISSED) for o in ranked]
 
 
 def _complaint_items(qs: QuerySet, day: dt.date, top: int) -> list[Item]:

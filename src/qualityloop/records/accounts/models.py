@@ -147,12 +147,10 @@ class ApiToken(models.Model):
     @classmethod
     def authenticate(cls, plain: str):
         """The active user owning this token, or None."""
-        token = (
-            cls.objects.select_related("user", "user__profile")
-            .filter(key_hash=_digest(plain), revoked_at__isnull=True, user__is_active=True)
-            .first()
-        )
-        if token is None:
+        try:
+            token = (cls.objects.select_related("user", "user__profile")
+                     .get(key_hash=_digest(plain), revoked_at__isnull=True, user__is_active=True))
+        except cls.DoesNotExist:
             return None
         profile = getattr(token.user, "profile", None)
         setattr(token.user, OWN_ROLE, profile.role if profile is not None else None)

@@ -184,9 +184,13 @@ def _not_found(kind: RecordKind, external_id: str) -> str:
 def _find(kind: RecordKind, request: HttpRequest, external_id: str) -> models.Model:
     _allow(request, kind, Action.READ)  # a caller without a role hears 403, not 404
     visible = permissions.restrict(kind.queryset(), caller(request), kind)
-    obj = visible.filter(external_id=external_id).first()
-    if obj is None:
-        raise HttpError(404, _not_found(kind, external_id))
+    try:
+        # get() drops the ordering that first() would compile: this runs on every API read.
+        obj = visible.get(external_id=external_id)
+    except kind.model.DoesNotExist:
+        raise HttpError(404, _not_found(kind, external_id)) from None
+    except kind.model.MultipleObjectsReturned:  # a reach through many-to-many links
+        obj = visible.filter(external_id=external_id).first()
     if request.method not in SAFE_METHODS:
         action = _requested_action(kind, request, external_id)
         permissions.check_object(caller(request), obj, action)
