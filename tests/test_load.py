@@ -103,3 +103,19 @@ def test_the_users_split_the_rate_and_updaters_come_in_pairs():
     counts = _runner().user_counts(200)
     assert counts["OwnFieldUpdater"] % 2 == 0
     assert sum(counts.values()) >= 200
+
+
+def test_the_slowest_stretch_of_the_run_is_found(tmp_path):
+    """A run that averages the target can still have sagged for a while: the report gives the
+    slowest WINDOW_SECONDS and the run fails on it."""
+    history = tmp_path / "history.csv"
+    counts, total = [], 0
+    for second in range(30):
+        total += 100 if 10 <= second < 20 else 300  # ten slow seconds in the middle
+        counts.append(f"{1000 + second},200,,Aggregated,0,0,{total},0")
+    history.write_text("Timestamp,User Count,Type,Name,Requests/s,Failures/s,"
+                       "Total Request Count,Total Failure Count\n" + "\n".join(counts) + "\n")
+    run = _runner()
+    assert run.lowest_window_rate(history, window=10) == 100.0
+    assert run.lowest_window_rate(history, window=5) == 100.0
+    assert run.lowest_window_rate(history, window=60) is None  # shorter than the window

@@ -93,9 +93,19 @@ def _objectives_at_risk(qs: QuerySet, day: dt.date, units: list[int] | None) -> 
     running = QualityObjective.objects.filter(state=ObjectiveState.ACTIVE)
     if units is not None:
         running = running.filter(org_unit__in=units)
-    judged = objectives.statuses(day, running)
     bad = (objectives.Status.AT_RISK, objectives.Status.MISSED)
-    return qs.filter(pk__in=[pk for pk, s in judged.items() if s.own in bad])
+    judged = _own_statuses(objectives.with_latest(running, day), day)
+    return qs.filter(pk__in=[pk for pk, own in judged.items() if own in bad])
+
+
+def _own_statuses(rows: Any, day: dt.date) -> dict[int, objectives.Status]:
+    """The own status of each objective of ``rows`` (from ``objectives.with_latest``): the
+    work list shows objectives by their own status, which needs no roll-up over the cascade."""
+    judged = {}
+    for o in rows:
+        own = objectives.own_status(o, o.latest_value, o.latest_on, day)
+        judged[o.pk] = own[0] if own else objectives.Status.AT_RISK
+    return judged
 
 
 def _complaints_past_sla(qs: QuerySet, day: dt.date, units: list[int] | None) -> QuerySet:
@@ -193,12 +203,8 @@ def _action_items(qs: QuerySet, day: dt.date, top: int) -> list[Item]:
 
 
 def _objective_items(qs: QuerySet, day: dt.date, top: int) -> list[Item]:
-    # Only the own status is shown, which needs no roll-up over the cascade: one query.
     rows = list(objectives.with_latest(qs.select_related("org_unit"), day))
-    own = {}
-    for o in rows:
-        judged = objectives.own_status(o, o.latest_value, o.latest_on, day)  # type: ignore[attr-defined]
-        own[o.pk] = judged[0] if judged else objectives.Status.AT_RISK
+    own = _own_statuses(rows, day)
     order = {objectives.Status.MISSED: 0, objectives.Status.AT_RISK: 1}
     ranked = sorted(rows, key=lambda o: (order.get(own[o.pk], 2), o.due_on, o.pk))[:top]
     return [Item(o.external_id, o.title[:80],

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import html
+
 from django import template
+from django.utils.safestring import SafeString
 
 from qualityloop.records.accounts.choices import Role
 from qualityloop.records.accounts.models import role_of
@@ -82,3 +85,33 @@ def compact_money(value) -> str:
         if abs(value) >= size:
             return f"{value / size:,.1f}{suffix}"
     return f"{value:,.0f}"
+
+
+@register.simple_tag
+def record_rows(rows) -> SafeString:
+    """The body rows of a record table (``{"url": ..., "cells": [Cell, ...]}`` each): the first
+    cell links to the record, a reference cell to the record it names.
+
+    Built here rather than by a template loop: 50 rows of 8 cells through the template engine
+    (or through ``format_html``) were half the CPU of a record list page."""
+    return SafeString("\n".join(f"<tr>{_cells(row)}</tr>" for row in rows))
+
+
+def _cells(row) -> str:
+    shown = []
+    for position, cell in enumerate(row["cells"]):
+        text = _escaped(cell.text)
+        if position == 0:
+            shown.append(f'<td><a href="{_escaped(row["url"])}">{text}</a></td>')
+        elif cell.url:
+            shown.append(f'<td><a class="ref" href="{_escaped(cell.url)}">{text}</a></td>')
+        else:
+            shown.append(f"<td>{text}</td>")
+    return "".join(shown)
+
+
+def _escaped(value) -> str:
+    """As the template engine would show it: safe text as it is, anything else escaped."""
+    if hasattr(value, "__html__"):
+        return value.__html__()
+    return html.escape(str(value))
