@@ -141,7 +141,7 @@ class Creator(FastHttpUser):
             if answer.status_code == 201:
                 LEDGER["created"].append([url.strip("/").split("/")[-1], body["external_id"]])
             else:
-                answer.failure(f"create answered {answer.status_code}: {answer.text[:200]}")
+                answer.failure(f"create answered {answer.status_code}: {(answer.text or '')[:200]}")
 
     def _next_id(self, what: str) -> str:
         return record_id(RUN, what, self.me, next(_numbers))
@@ -195,7 +195,7 @@ class OwnFieldUpdater(FastHttpUser):
                 LEDGER["own_updates"][self.record][self.column] = value
                 LEDGER["own_writes"][self.record] += 1
             else:
-                answer.failure(f"PATCH answered {answer.status_code}: {answer.text[:200]}")
+                answer.failure(f"PATCH answered {answer.status_code}: {(answer.text or '')[:200]}")
 
 
 class HotAppender(FastHttpUser):
@@ -234,7 +234,7 @@ class HotAppender(FastHttpUser):
                     LEDGER["conflicts"] += 1
                     answer.success()  # refused as designed: read again and retry
                     continue
-                answer.failure(f"PATCH answered {answer.status_code}: {answer.text[:200]}")
+                answer.failure(f"PATCH answered {answer.status_code}: {(answer.text or '')[:200]}")
                 return
         LEDGER["gave_up"] += 1
 

@@ -46,8 +46,10 @@ sys.path.insert(0, str(HERE))
 from bodies import APPEND_TRIES, PREFIX, SHARES, nonconformance, record_id  # noqa: E402
 
 # Requests per second one simulated user sends (the rate is split into users of this pace): low,
-# so that a user waiting a second for an answer still keeps its pace.
-PER_USER_RATE = 1.0
+# so that a user waiting up to two seconds for an answer still keeps its pace. Each user waits for
+# its answer before the next request, so with a faster pace a slow server would slow its own load
+# down and hide that it could not keep up.
+PER_USER_RATE = 0.5
 HOT_RECORDS = 4
 # The rate must hold in every stretch of this many seconds, not only on average.
 WINDOW_SECONDS = 10
@@ -59,10 +61,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=200, help="target requests/s")
     parser.add_argument("--seconds", type=int, default=60, help="how long to hold the rate")
     parser.add_argument("--customers", type=int, default=300, help="demo size")
-    parser.add_argument("--workers", type=int, default=4,
-                        help="server worker processes (README, Production: --workers 4)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="server worker processes (default: the server's, 2 per core + 1)")
     parser.add_argument("--threads", type=int, default=None,
-                        help="threads per server worker process (default: the server's, 4)")
+                        help="threads per server worker process (default: the server's, 2)")
     parser.add_argument("--min-share", type=float, default=0.9,
                         help="fail when the achieved rate is below this share of --rate")
     parser.add_argument("--home", type=Path, default=None,
@@ -342,14 +344,17 @@ def run_locust(url: str, home: Path, config: dict, seconds: int) -> dict:
 
 
 def lowest_window_rate(path: Path, window: int | None = None) -> float | None:
-    """The lowest rate (requests/s) over any ``window`` seconds of the run, from locust's
-    per-second history of the total request count; None when the run was shorter."""
+    """The lowest rate (requests/s) over any ``window`` seconds while all users ran, from
+    locust's per-second history of the total request count; None when that was shorter."""
     window = window or WINDOW_SECONDS
     if not path.exists():
         return None
     with path.open(newline="") as table:
-        seen = [(int(row["Timestamp"]), int(row["Total Request Count"]))
-                for row in csv.DictReader(table) if row["Name"] == "Aggregated"]
+        rows = [row for row in csv.DictReader(table) if row["Name"] == "Aggregated"]
+    # While every user runs: not the second they start in, nor the stop (users leaving).
+    full = max((int(row["User Count"]) for row in rows), default=0)
+    seen = [(int(row["Timestamp"]), int(row["Total Request Count"]))
+            for row in rows if int(row["User Count"]) == full]
     rates = []
     for i, (start, count) in enumerate(seen):
         later = next(((t, c) for t, c in seen[i:] if t - start >= window), None)

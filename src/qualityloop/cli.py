@@ -188,9 +188,9 @@ def serve(
         "--production", help="Production server: worker processes, collected static files, "
         "secure settings from the environment (README: Production).")] = False,
     workers: Annotated[int | None, typer.Option(
-        help="Worker processes with --production (default: one per core, at least 2).")] = None,
+        help="Worker processes with --production (default: 2 per core + 1).")] = None,
     threads: Annotated[int | None, typer.Option(
-        help="Threads per worker process with --production (default: 4).")] = None,
+        help="Threads per worker process with --production (default: 2).")] = None,
 ) -> None:
     """Start the web app (migrating the database first if needed)."""
     if production:

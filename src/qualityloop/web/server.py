@@ -24,7 +24,10 @@ from pathlib import Path
 
 PRODUCTION_VARIABLE = "QUALITYLOOP_PRODUCTION"
 SECRET_KEY_VARIABLE = "QUALITYLOOP_SECRET_KEY"
-THREADS_PER_WORKER = 4
+# Few threads per process: a thread holding SQLite's write lock waits for the GIL behind the
+# process's other threads at every query, and the writers queued behind it wait too (load test:
+# 5 processes x 1-2 threads held 200 requests/s where 4 x 4 did not; docs/load-test.md).
+THREADS_PER_WORKER = 2
 # Django's deploy check rejects shorter keys or keys with fewer distinct characters.
 MIN_SECRET_KEY_LENGTH = 50
 MIN_SECRET_KEY_CHARACTERS = 5
@@ -76,8 +79,9 @@ def enter_production_mode(environ: MutableMapping[str, str] | None = None) -> No
 
 
 def default_workers() -> int:
-    """One worker per core, at least two."""
-    return max(2, os.cpu_count() or 1)
+    """Two workers per core and one more (gunicorn's rule of thumb): while one waits (for the
+    database, for a client), another uses the core."""
+    return 2 * (os.cpu_count() or 1) + 1
 
 
 def run_production(host: str, port: int, workers: int | None = None,
@@ -196,6 +200,10 @@ def _run_gunicorn(host: str, port: int, workers: int, threads: int) -> None:
         # Report pages and model fits can take tens of seconds on a big site.
         "timeout": 120,
         "graceful_timeout": 30,
+        # Idle keep-alive connections stay open 10 s (gunicorn's default is 2 s): a client that
+        # sends its next request just as the server closes the connection gets a reset, and a
+        # POST is not retried by most clients (the load test's creates were, at 2 s).
+        "keepalive": 10,
         "accesslog": "-",
         "errorlog": "-",
         "proc_name": "qualityloop",
