@@ -7,7 +7,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
+from simple_history import utils
 from simple_history.models import HistoricalRecords
+from simple_history.signals import (
+    post_create_historical_m2m_records,
+    pre_create_historical_m2m_records,
+)
 
 
 class Record(models.Model):
@@ -43,6 +48,25 @@ class RecordHistory(HistoricalRecords):
 
     def get_m2m_fields_from_model(self, model: type[models.Model]) -> list[models.Field]:
         return list(model._meta.local_many_to_many)
+
+    def create_historical_record_m2ms(self, history_instance, instance) -> None:
+        """Store the links the record has now with its new version, as simple-history does, but
+        reading the link rows' ids only: it loaded every linked record in full to copy two ids
+        per link, on every write of a record with link fields."""
+        for field in history_instance._history_m2m_fields:
+            m2m_history_model = self.m2m_models[field]
+            through = getattr(history_instance.instance, field.name).through
+            names = [f.attname for f in through._meta.fields]
+            links = through._default_manager.filter(
+                **{utils.get_m2m_field_name(field): instance}).values(*names)
+            rows = [m2m_history_model(history=history_instance, **link) for link in links]
+            pre_create_historical_m2m_records.send(
+                sender=m2m_history_model, rows=rows, history_instance=history_instance,
+                instance=instance, field=field)
+            created = m2m_history_model._default_manager.bulk_create(rows)
+            post_create_historical_m2m_records.send(
+                sender=m2m_history_model, created_rows=created,
+                history_instance=history_instance, instance=instance, field=field)
 
     def m2m_changed(self, instance, action, attr, pk_set, reverse, **kwargs) -> None:
         """Record a version of the record that owns the link field, also when the link was
