@@ -215,9 +215,10 @@ class HotAppender(FastHttpUser):
         record = random.choice(CONFIG["hot"])
         tag = f"u{self.me}n{next(_numbers)}"
         url = f"/api/nonconformances/{record}"
-        for _ in range(APPEND_TRIES):
+        for attempt in range(APPEND_TRIES):
+            again = ", again after 412" if attempt else ""  # retries are counted apart
             read = self.client.get(url, headers=_bearer(self.role),
-                                   name="/api/nonconformances/{hot} (GET)")
+                                   name=f"/api/nonconformances/{{hot}} (GET{again})")
             if read.status_code != 200:
                 return
             body = {"description": (read.json()["description"] + " " + tag).strip()}
@@ -225,7 +226,8 @@ class HotAppender(FastHttpUser):
             sent = [record, "description", tag]
             LEDGER["pending"].append(sent)
             with self.client.patch(url, json=body, headers=headers, catch_response=True,
-                                   name="/api/nonconformances/{hot} (PATCH If-Match)") as answer:
+                                   name=f"/api/nonconformances/{{hot}} (PATCH If-Match{again})"
+                                   ) as answer:
                 LEDGER["pending"].remove(sent)
                 if answer.status_code == 200:
                     LEDGER["appended"][record].append(tag)
