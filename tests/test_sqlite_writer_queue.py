@@ -20,8 +20,12 @@ INCREMENTS = 25
 
 
 @pytest.fixture(autouse=True)
-def _own_databases(django_db_blocker):
-    """These tests open their own SQLite files, not the test database."""
+def _own_databases(django_db_blocker, monkeypatch):
+    """These tests open their own SQLite files, not the test database, from plain synchronous
+    code; a browser test run earlier in the same process can leave an event loop marked running
+    in this thread, which Django's guard against opening connections inside async code takes
+    for an async context."""
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with django_db_blocker.unblock():
         yield
 

@@ -86,8 +86,8 @@ def report_progress(percent: float, message: str) -> None:
 
 def _write_progress(reporter: _Reporter, percent: int, message: str) -> None:
     if not reporter.in_transaction:
-        Job.objects.filter(pk=reporter.job_id).update(progress=percent, message=message,
-                                                      updated_at=timezone.now())
+        _when_not_busy(lambda: Job.objects.filter(pk=reporter.job_id).update(
+            progress=percent, message=message, updated_at=timezone.now()))
     elif connections["default"].vendor == "postgresql":
         _write_on_the_side(reporter.job_id, percent, message)
     # SQLite inside the job's own write transaction: a second connection would wait for it.
@@ -223,7 +223,7 @@ def _when_not_busy(write: Callable[[], T]) -> T:
     """``write()``, asked again a few times, waiting a little longer each time, while the
     database is busy (SQLite refuses a write while another connection writes: at once in a
     shared in-memory database, after its busy timeout in a file). The job's own bookkeeping
-    (claimed, queued as task N) must not be lost to a moment of contention."""
+    (claimed, queued as task N, progress, outcome) must not be lost to a moment of contention."""
     for attempt in range(BUSY_TRIES - 1):
         try:
             return write()
@@ -251,7 +251,8 @@ def _finish(job_id: int, state: str, *, result: dict[str, Any] | None = None,
                                "updated_at": now, "result": result or {}}
     if state == JobState.DONE:
         changes.update(progress=100, message="Done")
-    Job.objects.filter(pk=job_id).update(**changes)
+    # The outcome must not be lost to a moment of contention either (CI: "table is locked").
+    _when_not_busy(lambda: Job.objects.filter(pk=job_id).update(**changes))
 
 
 def _worded(problem: Exception) -> bool:
