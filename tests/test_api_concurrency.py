@@ -127,3 +127,21 @@ def test_a_token_s_use_is_written_at_most_once_a_minute():
     ApiToken.authenticate(plain)
     token.refresh_from_db()
     assert token.last_used_at > first
+
+
+def test_a_write_whose_record_is_deleted_before_the_answer_still_answers(admin, unit):
+    """The answer is read after the write's transaction; a delete in between must not turn a
+    write that was made into an error."""
+    from django.http import HttpResponse
+
+    from qualityloop.services.record_kinds import get_kind
+    from qualityloop.web.api.records import _read_back
+
+    kind = get_kind("org-units")
+    unit.name = "Saved, then deleted by someone else"
+    OrgUnit.objects.filter(pk=unit.pk).delete()
+    response = HttpResponse()
+    shown = _read_back(kind, unit, response)
+    assert shown["external_id"] == "U-ETAG"
+    assert shown["name"] == "Saved, then deleted by someone else"
+    assert response["ETag"].startswith('"')
