@@ -5,6 +5,7 @@ back however the transaction ends."""
 from __future__ import annotations
 
 import multiprocessing
+import os
 import sys
 import threading
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from django.db import OperationalError
 from django.db.utils import ConnectionHandler
 
-from qualityloop.web.sqlite.writer_queue import writer_queue
+from qualityloop.web.sqlite.writer_queue import WriterQueueTimeout, writer_queue
 
 THREADS = 4
 INCREMENTS = 25
@@ -199,3 +200,35 @@ def test_in_memory_databases_do_not_queue(tmp_path):
     assert connection._turn is None
     connection._rollback()
     connection.close()
+
+
+def test_a_forked_process_queues_apart_from_its_parent(tmp_path):
+    """Server workers are forked from a process that has written already (migrations): each
+    must hold a file lock of its own, or the workers' turns would not exclude each other."""
+    database = _counter_database(tmp_path)
+    holder = _connections(database)["default"]
+    holder.ensure_connection()
+    holder._start_transaction_under_autocommit()  # the parent writes once before forking
+    holder._rollback()
+    taken_read, taken_write = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child waits until the parent holds the turn, then asks for one
+        code = 1
+        try:
+            os.read(taken_read, 1)
+            try:
+                writer_queue(database).acquire(timeout=0.3)
+            except WriterQueueTimeout:
+                code = 0
+        finally:
+            os._exit(code)
+    try:
+        holder._start_transaction_under_autocommit()
+        os.write(taken_write, b"x")
+        _pid, status = os.waitpid(child, 0)
+        assert os.waitstatus_to_exitcode(status) == 0, "the child got a turn the parent held"
+    finally:
+        holder._rollback()
+        holder.close()
+        os.close(taken_read)
+        os.close(taken_write)

@@ -78,6 +78,21 @@ _queues: dict[str, WriterQueue] = {}
 _queues_lock = threading.Lock()
 
 
+def _forget_queues_after_fork() -> None:
+    """A forked child (a server worker) makes queues of its own: a file lock belongs to the
+    open file, which the child would share with its parent and siblings, so they would not
+    exclude each other."""
+    global _queues_lock
+    for queue in _queues.values():
+        if queue._file is not None:
+            os.close(queue._file)
+    _queues.clear()
+    _queues_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_queues_after_fork)
+
+
 def writer_queue(database: str | Path) -> WriterQueue:
     """The process's queue for this database file (one per file, made on first use)."""
     key = os.path.realpath(database)
